@@ -1,0 +1,460 @@
+"""``predict``: what Celery must do with a canvas when nothing goes wrong.
+
+The evaluator walks the canvas the way Celery 5.7 builds and runs it:
+
+* partial args are prepended and kwargs merged, unless the signature is immutable (``.si``);
+* a chain forwards each step's value to the next step's entry tasks (every member of a
+  group, every task of a chord header); nested chains are flattened, one-member groups are
+  unrolled and empty groups are skipped (``celery.canvas._merge_chain_step``); a group
+  followed by another step is a chord with that step as body;
+* a group's value flattens nested groups (``group._prepared`` unrolls them), but not a chain
+  or chord that ends in a group: that member contributes one nested list;
+* a chord runs its body once, after every header task, with the header values in header
+  order; an empty header runs the body at once with ``[]``;
+* a failure stops later chain steps; a failing header keeps the body from running, the body
+  is stored as FAILURE with ``ChordError`` and its errbacks run once with it;
+* an errback runs once per failure of each task it is attached to; a callback (``link``)
+  runs only after success, with the value.
+
+The error ``get()`` raises is a *set* of acceptable exception classes: Celery re-raises the
+first failed result it happens to look at, and which one that is depends on timing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from chord_chaos.models.canvas import (
+    Canvas,
+    CanvasError,
+    Chain,
+    Chord,
+    Group,
+    Json,
+    Task,
+    Workload,
+    task_ids,
+)
+from chord_chaos.models.ops import NEW_STYLE_ERRBACKS, OPS, arity_error
+
+CHORD_ERROR = "ChordError"
+
+
+@dataclass(frozen=True)
+class Ok:
+    value: Json
+
+
+@dataclass(frozen=True)
+class Err:
+    """A failure as seen through a result object.
+
+    ``raised``: classes ``get()`` on this result may raise (it follows parents first).
+    ``stored``: classes the result's own stored state may hold (what a group join sees).
+    """
+
+    raised: frozenset[str]
+    stored: frozenset[str]
+
+
+Outcome = Ok | Err
+
+
+@dataclass(frozen=True)
+class Call:
+    """One predicted execution of a task node.
+
+    ``args``/``result`` are None where they cannot be predicted (an old-style errback
+    receives the failed task's id). ``attempts`` counts retries: each is one execution.
+    """
+
+    args: list[Json] | None
+    kwargs: dict[str, Json] | None
+    result: dict[str, Json] | None
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Prediction:
+    status: str
+    value: Json
+    errors: tuple[str, ...]
+    calls: Mapping[str, tuple[Call, ...]]
+    happens_before: tuple[tuple[str, str], ...]
+    chord_errors: tuple[str, ...]
+    nodes: tuple[str, ...] = field(default=())
+
+    @property
+    def executions(self) -> dict[str, int]:
+        """How many times each task node runs (0 for nodes that never run)."""
+        return {n: sum(c.attempts for c in self.calls.get(n, ())) for n in self.nodes}
+
+    def to_json(self) -> dict[str, Json]:
+        out: dict[str, Json] = {"status": self.status}
+        if self.status == "SUCCESS":
+            out["value"] = self.value
+        else:
+            out["error"] = self.errors[0] if len(self.errors) == 1 else "|".join(self.errors)
+            out["acceptable_errors"] = list(self.errors)
+        out["executions"] = self.executions
+        out["calls"] = {
+            node: [
+                {"args": c.args, "kwargs": c.kwargs, "result": c.result, "attempts": c.attempts}
+                for c in calls
+            ]
+            for node, calls in self.calls.items()
+        }
+        out["happens_before"] = [list(e) for e in self.happens_before]
+        out["chord_errors"] = list(self.chord_errors)
+        return out
+
+
+@dataclass(frozen=True)
+class _Errback:
+    path: str
+    task: Task
+    immutable: bool = False
+
+
+@dataclass(frozen=True)
+class _Res:
+    outcome: Outcome
+    starts: frozenset[str]
+    ends: frozenset[str]
+
+
+def _roundtrip(value: Json) -> Json:
+    """What a value looks like after Celery's JSON serializer (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+def _is_empty_group(c: Canvas) -> bool:
+    return isinstance(c, Group) and not c.items
+
+
+def _unroll(path: str, c: Canvas) -> tuple[str, Canvas]:
+    """``maybe_unroll_group``, repeatedly: a one-member group in a chain is its member."""
+    while isinstance(c, Group) and len(c.items) == 1:
+        path, c = f"{path}.group[0]", c.items[0]
+    return path, c
+
+
+def chain_steps(path: str, chain: Chain) -> list[tuple[str, Canvas]]:
+    """The steps Celery runs for a chain: flattened, unrolled, empty groups skipped."""
+    steps: list[tuple[str, Canvas]] = []
+    for i, item in enumerate(chain.items):
+        p, c = _unroll(f"{path}.chain[{i}]", item)
+        if _is_empty_group(c):
+            continue
+        if isinstance(c, Chain):
+            steps.extend(chain_steps(p, c))
+        else:
+            steps.append((p, c))
+    return steps
+
+
+class _Evaluator:
+    def __init__(self, allow_header_errbacks: bool) -> None:
+        self.allow_header_errbacks = allow_header_errbacks
+        self.calls: dict[str, list[Call]] = {}
+        self.hb: set[tuple[str, str]] = set()
+        self.chord_errors: list[str] = []
+
+    # -- recording
+    def _record(self, path: str, call: Call) -> None:
+        self.calls.setdefault(path, []).append(call)
+
+    def _edges(self, before: frozenset[str], after: frozenset[str]) -> None:
+        self.hb.update((a, b) for a in before for b in after)
+
+    # -- dispatch
+    def run(
+        self,
+        path: str,
+        c: Canvas | _ChordStep,
+        pargs: tuple[Json, ...],
+        pkwargs: Mapping[str, Json],
+        errbacks: tuple[_Errback, ...] = (),
+    ) -> _Res:
+        if isinstance(c, _ChordStep):
+            return self._chord(path, c.header, c.body, None, pargs, pkwargs, errbacks)
+        if isinstance(c, Task):
+            return self._task(path, c, pargs, pkwargs, errbacks)
+        if isinstance(c, Chain):
+            return self._chain(chain_steps(path, c), pargs, pkwargs, errbacks)
+        if isinstance(c, Group):
+            members = [(f"{path}.group[{i}]", m) for i, m in enumerate(c.items)]
+            return self._group(members, pargs, pkwargs, errbacks)
+        header = [(f"{path}.chord.header[{i}]", h) for i, h in enumerate(c.header)]
+        return self._chord(path, header, (f"{path}.chord.body", c.body), c, pargs, pkwargs)
+
+    # -- tasks
+    def _task(
+        self,
+        path: str,
+        t: Task,
+        pargs: tuple[Json, ...],
+        pkwargs: Mapping[str, Json],
+        inherited: tuple[_Errback, ...],
+    ) -> _Res:
+        args = _roundtrip(list(t.args) if t.immutable else [*pargs, *t.args])
+        kwargs = _roundtrip(dict(t.kwargs) if t.immutable else {**t.kwargs, **pkwargs})
+        outcome: Outcome
+        try:
+            value = _roundtrip(OPS[t.op](*args, **kwargs))
+        except Exception as exc:  # the op's own failure is the predicted outcome
+            name = type(exc).__name__
+            outcome = Err(frozenset({name}), frozenset({name}))
+            self._record(path, Call(args, kwargs, {"error": name}))
+        else:
+            outcome = Ok(value)
+            attempts = args[0] + 1 if t.op == "retry" else 1
+            self._record(path, Call(args, kwargs, {"ok": value}, attempts))
+        me = frozenset({path})
+        if isinstance(outcome, Ok) and t.link is not None:
+            self._edges(me, self.run(f"{path}.link", t.link, (outcome.value,), {}).starts)
+        if isinstance(outcome, Err):
+            own = (_Errback(f"{path}.link_error", t.link_error),) if t.link_error else ()
+            self._errbacks(me, own + inherited, _only(outcome.stored))
+        return _Res(outcome, me, me)
+
+    def _errbacks(self, after: frozenset[str], errbacks: tuple[_Errback, ...], exc: str) -> None:
+        for eb in errbacks:
+            assert isinstance(eb.task, Task)
+            if eb.task.op in NEW_STYLE_ERRBACKS:
+                call = Call(None, None, {"ok": exc})
+            else:  # old style: applied as a task with the failed task's id
+                call = Call(None, None, None)
+            self._record(eb.path, call)
+            self._edges(after, frozenset({eb.path}))
+
+    # -- composites
+    def _chain(
+        self,
+        steps: list[tuple[str, Canvas]],
+        pargs: tuple[Json, ...],
+        pkwargs: Mapping[str, Json],
+        errbacks: tuple[_Errback, ...],
+    ) -> _Res:
+        starts: frozenset[str] | None = None
+        ends: frozenset[str] = frozenset()
+        outcome: Outcome = Ok(None)
+        for path, step in _upgrade_groups(steps):
+            res = self.run(path, step, pargs, pkwargs, errbacks)
+            self._edges(ends, res.starts)
+            if starts is None:
+                starts = res.starts
+            ends = res.ends or ends
+            outcome = res.outcome
+            if isinstance(outcome, Err):
+                break
+            pargs, pkwargs = (outcome.value,), {}
+        return _Res(outcome, starts or frozenset(), ends)
+
+    def _members(
+        self,
+        members: list[tuple[str, Canvas]],
+        pargs: tuple[Json, ...],
+        pkwargs: Mapping[str, Json],
+        errbacks: tuple[_Errback, ...],
+    ) -> tuple[list[_Res], Outcome]:
+        """Run group members in parallel; Ok(flattened values) or the union of failures."""
+        results = [self.run(p, m, pargs, pkwargs, errbacks) for p, m in members]
+        failed = [r.outcome for r in results if isinstance(r.outcome, Err)]
+        if failed:
+            return results, Err(
+                frozenset().union(*(e.raised | e.stored for e in failed)),
+                frozenset().union(*(e.stored for e in failed)),
+            )
+        values: list[Json] = []
+        for (_, m), r in zip(members, results, strict=True):
+            assert isinstance(r.outcome, Ok)
+            if isinstance(m, Group):
+                values.extend(r.outcome.value)
+            else:
+                values.append(r.outcome.value)
+        return results, Ok(values)
+
+    def _group(
+        self,
+        members: list[tuple[str, Canvas]],
+        pargs: tuple[Json, ...],
+        pkwargs: Mapping[str, Json],
+        errbacks: tuple[_Errback, ...],
+    ) -> _Res:
+        results, outcome = self._members(members, pargs, pkwargs, errbacks)
+        starts = frozenset().union(*(r.starts for r in results))
+        ends = frozenset().union(*(r.ends for r in results))
+        return _Res(outcome, starts, ends)
+
+    def _chord(
+        self,
+        path: str,
+        header: list[tuple[str, Canvas]],
+        body: tuple[str, Canvas | _ChordStep],
+        spec: Chord | None,
+        pargs: tuple[Json, ...],
+        pkwargs: Mapping[str, Json],
+        inherited: tuple[_Errback, ...] = (),
+    ) -> _Res:
+        body_path, body_canvas = body
+        chord_eb: tuple[_Errback, ...] = ()
+        if spec is not None and spec.link_error is not None:
+            chord_eb = (_Errback(f"{path}.link_error", spec.link_error),)
+        header_eb = inherited
+        if self.allow_header_errbacks and chord_eb:
+            header_eb = inherited + tuple(_Errback(e.path, e.task, True) for e in chord_eb)
+        results, outcome = self._members(header, pargs, pkwargs, header_eb)
+        starts = frozenset().union(*(r.starts for r in results))
+        header_ends = frozenset().union(*(r.ends for r in results))
+        if isinstance(outcome, Err):
+            failed_ends = frozenset().union(
+                *(r.ends for r in results if isinstance(r.outcome, Err))
+            )
+            self.chord_errors.append(body_path)
+            self._errbacks(failed_ends, _body_errbacks(body_path, body_canvas) + chord_eb, CHORD_ERROR)
+            raised = frozenset().union(
+                *(r.outcome.stored for r in results if isinstance(r.outcome, Err))
+            )
+            return _Res(Err(raised, frozenset({CHORD_ERROR})), starts, header_ends)
+        body_res = self.run(body_path, body_canvas, (outcome.value,), {}, inherited + chord_eb)
+        self._edges(header_ends, body_res.starts)
+        if spec is not None and spec.link is not None and isinstance(body_res.outcome, Ok):
+            link = self.run(f"{path}.link", spec.link, (body_res.outcome.value,), {})
+            self._edges(body_res.ends, link.starts)
+        return _Res(body_res.outcome, starts or body_res.starts, body_res.ends)
+
+
+@dataclass(frozen=True)
+class _ChordStep:
+    """A group followed by a step in a chain: Celery upgrades the pair to a chord."""
+
+    header: list[tuple[str, Canvas]]
+    body: tuple[str, Canvas | _ChordStep]
+
+
+def _upgrade_groups(
+    steps: list[tuple[str, Canvas]],
+) -> list[tuple[str, Canvas | _ChordStep]]:
+    """Pair each group with the (already upgraded) step after it, from the end, as Celery does."""
+    out: list[tuple[str, Canvas | _ChordStep]] = []
+    for path, step in reversed(steps):
+        if isinstance(step, Group) and out:
+            next_path, next_step = out.pop()
+            members = [(f"{path}.group[{i}]", m) for i, m in enumerate(step.items)]
+            out.append((path, _ChordStep(members, (next_path, next_step))))
+        else:
+            out.append((path, step))
+    return list(reversed(out))
+
+
+def _body_errbacks(body_path: str, body: Canvas | _ChordStep) -> tuple[_Errback, ...]:
+    """Errbacks Celery calls with ChordError when the header fails (the body's own)."""
+    if isinstance(body, Task) and body.link_error is not None:
+        return (_Errback(f"{body_path}.link_error", body.link_error),)
+    return ()
+
+
+def _only(names: frozenset[str]) -> str:
+    return sorted(names)[0]
+
+
+# ---------------------------------------------------------------- validation
+
+
+def check_workload(workload: Workload) -> None:
+    """Reject canvases the model cannot predict exactly; CanvasError names the path."""
+    _check(workload.canvas, "$", len(workload.args), frozenset(workload.kwargs), workload)
+
+
+def _check(c: Canvas, path: str, n_in: int, kw_in: frozenset[str], w: Workload) -> None:
+    if isinstance(c, Task):
+        if c.op in NEW_STYLE_ERRBACKS:
+            raise CanvasError(path, f"{c.op} is an errback", "use it only as a link_error")
+        n = len(c.args) + (0 if c.immutable else n_in)
+        kws = sorted(set(c.kwargs) | (set() if c.immutable else kw_in))
+        problem = arity_error(c.op, n, kws)
+        if problem:
+            fix = "adjust args, or make it immutable so it ignores the parent's result"
+            raise CanvasError(path, f"{c.op} would get {n} positional args ({problem})", fix)
+        _check_callbacks(c, path, w)
+    elif isinstance(c, Chain):
+        for i, item in enumerate(c.items):
+            _check(item, f"{path}.chain[{i}]", n_in if i == 0 else 1, kw_in if i == 0 else
+                   frozenset(), w)
+        if not chain_steps(path, c):
+            raise CanvasError(path, "chain without tasks", "give the chain at least one task")
+    elif isinstance(c, Group):
+        for i, item in enumerate(c.items):
+            _check(item, f"{path}.group[{i}]", n_in, kw_in, w)
+    else:
+        for i, item in enumerate(c.header):
+            _check(item, f"{path}.chord.header[{i}]", n_in, kw_in, w)
+        _check(c.body, f"{path}.chord.body", 1, frozenset(), w)
+        if (c.link or c.link_error) and not isinstance(c.body, Task):
+            raise CanvasError(
+                path, "link/link_error on a chord whose body is not a single task is not modelled",
+                "put the callback on the body's last task instead",
+            )
+        if c.link_error and w.allow_error_cb_on_chord_header:
+            for p, h in _descendants(c.header, f"{path}.chord.header"):
+                if isinstance(h, Chord):
+                    raise CanvasError(
+                        p, "a chord errback reaching a nested chord's header is not modelled",
+                        "drop task_allow_error_cb_on_chord_header or the nested chord",
+                    )
+        _check_callbacks(c, path, w)
+
+
+def _check_callbacks(c: Task | Chord, path: str, w: Workload) -> None:
+    if c.link is not None:
+        _check(c.link, f"{path}.link", 1, frozenset(), w)
+    eb = c.link_error
+    if eb is None:
+        return
+    p = f"{path}.link_error"
+    if not isinstance(eb, Task) or eb.link is not None or eb.link_error is not None:
+        raise CanvasError(p, "an errback must be a single task without callbacks",
+                          'write "link_error": {"task": "log_error"}')
+    if eb.op in NEW_STYLE_ERRBACKS:
+        if eb.args or eb.kwargs or eb.immutable:
+            raise CanvasError(p, f"{eb.op} takes (request, exc, traceback) only",
+                              'write "link_error": {"task": "log_error"}')
+        return
+    _check(eb, p, 1, frozenset(), w)
+
+
+def _descendants(items: tuple[Canvas, ...], path: str) -> list[tuple[str, Canvas]]:
+    from chord_chaos.models.canvas import walk
+
+    out: list[tuple[str, Canvas]] = []
+    for i, item in enumerate(items):
+        out.extend(walk(item, f"{path}[{i}]"))
+    return out
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def predict(workload: Workload) -> Prediction:
+    """Predict the outcome, execution counts, inputs and ordering of a workload."""
+    check_workload(workload)
+    ev = _Evaluator(workload.allow_error_cb_on_chord_header)
+    res = ev.run("$", workload.canvas, workload.args, workload.kwargs)
+    nodes = tuple(task_ids(workload.canvas))
+    calls = {n: tuple(ev.calls.get(n, ())) for n in nodes}
+    if isinstance(res.outcome, Ok):
+        status, value, errors = "SUCCESS", res.outcome.value, ()
+    else:
+        status, value, errors = "FAILURE", None, tuple(sorted(res.outcome.raised))
+    return Prediction(
+        status=status,
+        value=value,
+        errors=errors,
+        calls=calls,
+        happens_before=tuple(sorted(ev.hb)),
+        chord_errors=tuple(ev.chord_errors),
+        nodes=nodes,
+    )
