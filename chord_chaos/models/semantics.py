@@ -114,8 +114,9 @@ class Prediction:
 @dataclass(frozen=True)
 class _Errback:
     path: str
-    task: Task
+    task: Canvas  # a Task: check_workload rejects any other errback
     immutable: bool = False
+    unchecked: bool = False  # the exception it receives is not modelled
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ class _Evaluator:
     def _errbacks(self, after: frozenset[str], errbacks: tuple[_Errback, ...], exc: str) -> None:
         for eb in errbacks:
             assert isinstance(eb.task, Task)
-            if eb.task.op in NEW_STYLE_ERRBACKS:
+            if eb.task.op in NEW_STYLE_ERRBACKS and not eb.unchecked:
                 call = Call(None, None, {"ok": exc})
             else:  # old style: applied as a task with the failed task's id
                 call = Call(None, None, None)
@@ -259,9 +260,14 @@ class _Evaluator:
         pargs: tuple[Json, ...],
         pkwargs: Mapping[str, Json],
         errbacks: tuple[_Errback, ...],
+        chord_errbacks: tuple[_Errback, ...] = (),
     ) -> tuple[list[_Res], Outcome]:
         """Run group members in parallel; Ok(flattened values) or the union of failures."""
-        results = [self.run(p, m, pargs, pkwargs, errbacks) for p, m in members]
+        results = [
+            self.run(p, m, pargs, pkwargs, errbacks + (chord_errbacks if isinstance(m, Chord)
+                                                        else ()))
+            for p, m in members
+        ]
         failed = [r.outcome for r in results if isinstance(r.outcome, Err)]
         if failed:
             return results, Err(
@@ -300,13 +306,16 @@ class _Evaluator:
         inherited: tuple[_Errback, ...] = (),
     ) -> _Res:
         body_path, body_canvas = body
-        chord_eb: tuple[_Errback, ...] = ()
+        # Errbacks reaching a chord behave as ``chord.link_error``: linked to the body, to the
+        # header tasks only with task_allow_error_cb_on_chord_header, and passed on to chords
+        # that are direct header members ("Edge case for nested chords in the header").
+        chord_eb = inherited
         if spec is not None and spec.link_error is not None:
-            chord_eb = (_Errback(f"{path}.link_error", spec.link_error),)
-        header_eb = inherited
-        if self.allow_header_errbacks and chord_eb:
-            header_eb = inherited + tuple(_Errback(e.path, e.task, True) for e in chord_eb)
-        results, outcome = self._members(header, pargs, pkwargs, header_eb)
+            chord_eb = (_Errback(f"{path}.link_error", spec.link_error), *inherited)
+        header_eb: tuple[_Errback, ...] = ()
+        if self.allow_header_errbacks:
+            header_eb = tuple(_Errback(e.path, e.task, True) for e in chord_eb)
+        results, outcome = self._members(header, pargs, pkwargs, header_eb, chord_eb)
         starts = frozenset().union(*(r.starts for r in results))
         header_ends = frozenset().union(*(r.ends for r in results))
         if isinstance(outcome, Err):
@@ -314,12 +323,16 @@ class _Evaluator:
                 *(r.ends for r in results if isinstance(r.outcome, Err))
             )
             self.chord_errors.append(body_path)
-            self._errbacks(failed_ends, _body_errbacks(body_path, body_canvas) + chord_eb, CHORD_ERROR)
-            raised = frozenset().union(
+            self._errbacks(failed_ends, _body_errbacks(body_path, body_canvas, chord_eb),
+                           CHORD_ERROR)
+            # get() follows parents and re-raises a failed header task's exception (the
+            # ``follow_parents`` docs), or raises the body's stored ChordError (the canvas
+            # guide's "Error handling" example): both are documented, so both are accepted.
+            raised = frozenset({CHORD_ERROR}).union(
                 *(r.outcome.stored for r in results if isinstance(r.outcome, Err))
             )
             return _Res(Err(raised, frozenset({CHORD_ERROR})), starts, header_ends)
-        body_res = self.run(body_path, body_canvas, (outcome.value,), {}, inherited + chord_eb)
+        body_res = self.run(body_path, body_canvas, (outcome.value,), {}, chord_eb)
         self._edges(header_ends, body_res.starts)
         if spec is not None and spec.link is not None and isinstance(body_res.outcome, Ok):
             link = self.run(f"{path}.link", spec.link, (body_res.outcome.value,), {})
@@ -350,11 +363,22 @@ def _upgrade_groups(
     return list(reversed(out))
 
 
-def _body_errbacks(body_path: str, body: Canvas | _ChordStep) -> tuple[_Errback, ...]:
-    """Errbacks Celery calls with ChordError when the header fails (the body's own)."""
-    if isinstance(body, Task) and body.link_error is not None:
-        return (_Errback(f"{body_path}.link_error", body.link_error),)
-    return ()
+def _body_errbacks(
+    body_path: str, body: Canvas | _ChordStep, linked: tuple[_Errback, ...]
+) -> tuple[_Errback, ...]:
+    """Errbacks ``chord_error_from_stack`` calls with ChordError: those on the body task."""
+    if isinstance(body, Chain):  # a chain body keeps linked errbacks in its own options
+        return linked
+    if isinstance(body, Group):  # _handle_group_chord_error: each member task's errbacks
+        out: list[_Errback] = []
+        for i, m in enumerate(body.items):
+            if isinstance(m, Task):
+                out.extend(_body_errbacks(f"{body_path}.group[{i}]", m, linked))
+        return tuple(_Errback(e.path, e.task, e.immutable, unchecked=True) for e in out)
+    if not isinstance(body, Task):
+        return ()
+    own = (_Errback(f"{body_path}.link_error", body.link_error),) if body.link_error else ()
+    return own + linked
 
 
 def _only(names: frozenset[str]) -> str:
@@ -445,8 +469,9 @@ def predict(workload: Workload) -> Prediction:
     res = ev.run("$", workload.canvas, workload.args, workload.kwargs)
     nodes = tuple(task_ids(workload.canvas))
     calls = {n: tuple(ev.calls.get(n, ())) for n in nodes}
+    errors: tuple[str, ...] = ()
     if isinstance(res.outcome, Ok):
-        status, value, errors = "SUCCESS", res.outcome.value, ()
+        status, value = "SUCCESS", res.outcome.value
     else:
         status, value, errors = "FAILURE", None, tuple(sorted(res.outcome.raised))
     return Prediction(

@@ -1,0 +1,135 @@
+"""``chord-chaos``: predict, run and analyze canvases.
+
+Exit codes: 0 all passed, 1 a violation, 2 a usage or infrastructure error (one line on
+stderr saying what to do), 3 a verdict of unknown (the harness itself failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from chord_chaos.models.canvas import CanvasError, Workload, loads_workload, parse_workload
+from chord_chaos.models.semantics import predict
+
+EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Bad input: printed as one line, exit code 2."""
+
+
+def load_file(path: str) -> Workload:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file; give the path of a canvas JSON file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read ({exc.__class__.__name__}); "
+                         "give a UTF-8 canvas JSON file") from None
+    try:
+        workload = loads_workload(text, source=path)
+        predict(workload)  # validates arity and modelled shapes before anything runs
+    except CanvasError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return workload
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    workload = load_file(args.file)
+    print(json.dumps(predict(workload).to_json(), sort_keys=False))
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from chord_chaos.harness.cluster import Cluster
+    from chord_chaos.harness.runner import Job, Runner
+
+    jobs = [Job(f, load_file(f)) for f in args.files]  # all input checked before any start
+    worst = EXIT_OK
+    with Cluster(backend=args.backend, nodes=args.nodes, concurrency=args.concurrency,
+                 database_url=args.database_url) as cluster:
+        runner = Runner(cluster, Path(args.report_dir), timeout=args.timeout)
+        for result in runner.run(jobs):
+            print(json.dumps(result.to_json(), default=repr), flush=True)
+            worst = max(worst, _exit_for(result.verdict.verdict))
+    return worst
+
+
+def _exit_for(verdict: str) -> int:
+    return {"pass": EXIT_OK, "violation": EXIT_VIOLATION}.get(verdict, EXIT_UNKNOWN)
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from chord_chaos.harness.checker import check
+    from chord_chaos.harness.history import History
+
+    try:
+        obj: Any = json.loads(Path(args.file).read_text(encoding="utf-8"))
+        if "history" in obj and isinstance(obj["history"], dict):
+            obj = obj["history"]
+        history = History.from_json(obj)
+        workload = parse_workload(history.workload)
+    except FileNotFoundError:
+        raise UsageError(f"{args.file}: no such file; give a history-*.json file") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"{args.file}: not a chord-chaos history ({exc.__class__.__name__}: "
+                         f"{exc}); give a history-*.json written by chord-chaos run") from None
+    verdict = check(predict(workload), history)
+    print(json.dumps({"file": args.file, "run": history.run, **verdict.to_json()}))
+    return _exit_for(verdict.verdict)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chord-chaos", description="Check Celery canvases against a reference model.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="print the model's prediction for a canvas file")
+    p.add_argument("file")
+    p.set_defaults(func=_cmd_predict)
+
+    r = sub.add_parser("run", help="run canvas files on a real cluster and check them")
+    r.add_argument("files", nargs="+", metavar="FILE")
+    r.add_argument("--backend", choices=["redis", "database"], default="redis")
+    r.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds each result may take to resolve (default 30)")
+    r.add_argument("--nodes", type=int, default=2, help="worker nodes (default 2)")
+    r.add_argument("--concurrency", type=int, default=2, help="pool size per node (default 2)")
+    r.add_argument("--database-url", default=None,
+                   help="SQLAlchemy URL for --backend database (default: an SQLite file)")
+    r.add_argument("--report-dir", default="reports", help="where histories go (default reports/)")
+    r.set_defaults(func=_cmd_run)
+
+    a = sub.add_parser("analyze", help="re-check a saved history without a cluster")
+    a.add_argument("file")
+    a.set_defaults(func=_cmd_analyze)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except UsageError as exc:
+        print(f"chord-chaos: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("chord-chaos: interrupted; every process started was stopped", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from chord_chaos.harness.errors import HarnessError
+
+        if isinstance(exc, HarnessError):
+            print(f"chord-chaos: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

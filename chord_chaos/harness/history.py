@@ -1,0 +1,81 @@
+"""History: what was observed in one run, the ledger's events plus the client's view.
+
+A History is plain data written to disk before any check runs, so a crashing checker never
+loses a run and ``chord-chaos analyze`` can re-check it later without a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chord_chaos.harness.ledger import Event
+
+
+@dataclass(frozen=True)
+class ClientView:
+    """What ``AsyncResult.get()`` told the client."""
+
+    status: str  # "SUCCESS" | "FAILURE" | "TIMEOUT"
+    value: Any = None
+    error: str | None = None
+    message: str = ""
+    elapsed: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "value": self.value, "error": self.error,
+                "message": self.message, "elapsed": round(self.elapsed, 4)}
+
+    @staticmethod
+    def from_json(obj: dict[str, Any]) -> ClientView:
+        return ClientView(obj["status"], obj.get("value"), obj.get("error"),
+                          obj.get("message", ""), float(obj.get("elapsed", 0.0)))
+
+
+@dataclass(frozen=True)
+class History:
+    run: str
+    workload: dict[str, Any]
+    backend: str
+    client: ClientView
+    events: tuple[Event, ...]
+    timeout: float
+    harness_errors: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run, "workload": self.workload, "backend": self.backend,
+            "client": self.client.to_json(), "timeout": self.timeout,
+            "harness_errors": list(self.harness_errors), "meta": self.meta,
+            "events": [e.to_json() for e in self.events],
+        }
+
+    @staticmethod
+    def from_json(obj: dict[str, Any]) -> History:
+        return History(
+            run=obj["run"], workload=obj["workload"], backend=obj["backend"],
+            client=ClientView.from_json(obj["client"]),
+            events=tuple(Event.from_json(e) for e in obj["events"]),
+            timeout=float(obj["timeout"]), harness_errors=tuple(obj.get("harness_errors", [])),
+            meta=dict(obj.get("meta", {})),
+        )
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"history-{self.run}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(), default=repr))
+        tmp.replace(path)
+        return path
+
+
+def executions_by_node(events: tuple[Event, ...]) -> dict[str, int]:
+    """How many executions (attempts) of each node started."""
+    counts: dict[str, int] = {}
+    for e in events:
+        if e.kind == "start":
+            counts[e.node] = counts.get(e.node, 0) + 1
+    return counts

@@ -1,0 +1,166 @@
+"""The runner: workloads in, checked histories out, on one running cluster.
+
+Phases per batch: predict -> submit every canvas -> wait for each result (bounded) -> let
+the ledger settle (until every predicted execution has started and ended, then a short
+grace for late duplicates) -> write each History to disk -> check. Runs in a batch share
+the cluster but never each other's messages or results: each has a fresh run id, and the
+ledger is read per run.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeout
+
+from chord_chaos.harness.checker import Verdict, check
+from chord_chaos.harness.compile import compile_workload
+from chord_chaos.harness.history import ClientView, History
+from chord_chaos.harness.ledger import Event, LedgerTail
+from chord_chaos.models.canvas import Workload, workload_to_json
+from chord_chaos.models.semantics import Prediction, predict
+
+POLL_INTERVAL = 0.02
+
+
+class RunnableCluster(Protocol):
+    """What the runner needs from a cluster."""
+
+    app: Celery
+    backend: str
+
+    @property
+    def ledger_dir(self) -> Path: ...
+
+    def health(self) -> list[str]:
+        """Problems with the cluster's own processes (a dead worker), empty when healthy."""
+        ...
+
+
+@dataclass(frozen=True)
+class Job:
+    label: str
+    workload: Workload
+
+
+@dataclass(frozen=True)
+class RunResult:
+    job: Job
+    prediction: Prediction
+    history: History
+    verdict: Verdict
+    history_path: Path
+
+    def to_json(self) -> dict[str, Any]:
+        observed = self.history.client.to_json()
+        executions: dict[str, int] = {}
+        for e in self.history.events:
+            if e.kind == "start":
+                executions[e.node] = executions.get(e.node, 0) + 1
+        observed["executions"] = executions
+        predicted = {k: v for k, v in self.prediction.to_json().items()
+                     if k in ("status", "value", "error", "executions")}
+        return {"file": self.job.label, "run": self.history.run, **self.verdict.to_json(),
+                "observed": observed, "predicted": predicted,
+                "history": str(self.history_path)}
+
+
+@dataclass
+class _Pending:
+    job: Job
+    prediction: Prediction
+    run: str
+    submitted: float
+    result: Any = None
+    client: ClientView | None = None
+    error: str | None = None
+
+
+class Runner:
+    def __init__(self, cluster: RunnableCluster, out_dir: Path, timeout: float = 30.0,
+                 settle: float = 5.0, grace: float = 0.2) -> None:
+        self.cluster = cluster
+        self.out_dir = out_dir
+        self.timeout = timeout
+        self.settle = settle
+        self.grace = grace
+        self.tail = LedgerTail(cluster.ledger_dir)
+
+    def run(self, jobs: Sequence[Job], batch: int = 8) -> Iterator[RunResult]:
+        for start in range(0, len(jobs), batch):
+            yield from self._run_batch(jobs[start:start + batch])
+
+    def _run_batch(self, jobs: Sequence[Job]) -> list[RunResult]:
+        pending = [self._submit(job) for job in jobs]
+        for p in pending:
+            self._wait(p)
+        self._settle(pending)
+        health = self.cluster.health()
+        return [self._finish(p, health) for p in pending]
+
+    def _submit(self, job: Job) -> _Pending:
+        p = _Pending(job, predict(job.workload), uuid.uuid4().hex[:12], time.monotonic())
+        try:
+            sig = compile_workload(self.cluster.app, job.workload, p.run)
+            p.result = sig.apply_async(args=job.workload.args, kwargs=job.workload.kwargs)
+        except Exception as exc:  # the broker refused: the harness could not run this canvas
+            p.error = f"submitting failed: {type(exc).__name__}: {exc}"
+        return p
+
+    def _wait(self, p: _Pending) -> None:
+        if p.result is None:
+            p.client = ClientView("TIMEOUT", elapsed=0.0)
+            return
+        remaining = max(0.05, p.submitted + self.timeout - time.monotonic())
+        try:
+            value = p.result.get(timeout=remaining, interval=0.05, propagate=True)
+            p.client = ClientView("SUCCESS", value, elapsed=time.monotonic() - p.submitted)
+        except CeleryTimeout:
+            p.client = ClientView("TIMEOUT", elapsed=time.monotonic() - p.submitted)
+        except Exception as exc:
+            p.client = ClientView("FAILURE", error=type(exc).__name__, message=str(exc)[:300],
+                                  elapsed=time.monotonic() - p.submitted)
+
+    def _settle(self, pending: list[_Pending]) -> None:
+        """Wait until the ledger holds every predicted execution, finished; then a grace."""
+        deadline = time.monotonic() + self.settle
+        while True:
+            self.tail.poll()
+            if all(_complete(p.prediction, self.tail.events(p.run)) for p in pending):
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(POLL_INTERVAL)
+        time.sleep(self.grace)
+        self.tail.poll()
+
+    def _finish(self, p: _Pending, health: list[str]) -> RunResult:
+        errors = tuple(health) + ((p.error,) if p.error else ())
+        assert p.client is not None
+        history = History(
+            run=p.run, workload=workload_to_json(p.job.workload), backend=self.cluster.backend,
+            client=p.client, events=self.tail.events(p.run), timeout=self.timeout,
+            harness_errors=errors, meta={"label": p.job.label},
+        )
+        self.tail.forget(p.run)
+        path = history.save(self.out_dir / "histories")  # on disk before any check runs
+        return RunResult(p.job, p.prediction, history, check(p.prediction, history), path)
+
+
+def _complete(prediction: Prediction, events: tuple[Event, ...]) -> bool:
+    starts: dict[str, int] = {}
+    ends = 0
+    for e in events:
+        if e.kind == "start":
+            starts[e.node] = starts.get(e.node, 0) + 1
+        else:
+            ends += 1
+    if ends < sum(starts.values()):
+        return False
+    return all(starts.get(n, 0) >= k for n, k in prediction.executions.items())

@@ -1,0 +1,110 @@
+"""Hypothesis strategies for canvases.
+
+``workloads()`` draws canvases of bounded size and depth covering every node kind: chains,
+groups (nested), chords (nested in headers, bodies, chains and groups, with empty headers),
+immutable signatures, apply-time partial args, failing tasks, retries, callbacks (``link``)
+and errbacks (``link_error``).
+
+Values make order and multiplicity observable: most tasks are ``tag(label)`` with a label
+unique in the canvas, and ``tag`` returns all its arguments, so a lost, duplicated or
+reordered input changes the final value. Every mutable op in the vocabulary drawn here takes
+``*args``, so any canvas drawn is well-formed wherever its tasks sit.
+
+Shrinking: ``st.recursive`` shrinks towards a single leaf, ``one_of`` towards its first
+alternative (a plain mutable ``tag``), lists towards fewer members, booleans towards False
+(no callbacks, mutable, no failures). Labels are assigned after drawing, in document order,
+so a shrunk canvas reads ``t0, t1, ...`` whatever it shrank from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import strategies as st
+
+from chord_chaos.models.canvas import Canvas, Chain, Chord, Group, Task, Workload
+
+MAX_LEAVES = 10
+
+
+@st.composite
+def _leaf(draw: st.DrawFn) -> Canvas:
+    """Mostly tags; a failure, a retry or a short sleep about one leaf in ten each."""
+    kind = draw(st.integers(0, 9))
+    if kind == 7:
+        return Task("fail", (), {}, draw(st.booleans()))
+    if kind == 8:
+        return Task("retry", (draw(st.integers(1, 2)), None), {}, True)
+    if kind == 9:
+        return Task("sleep", (draw(st.integers(0, 30)) / 1000, None), {}, True)
+    return Task("tag", (), {}, draw(st.booleans()))
+
+
+def _extend(children: st.SearchStrategy[Canvas]) -> st.SearchStrategy[Canvas]:
+    return st.one_of(
+        st.builds(lambda items: Chain(tuple(items)), st.lists(children, min_size=1, max_size=3)),
+        st.builds(lambda items: Group(tuple(items)), st.lists(children, min_size=1, max_size=3)),
+        st.builds(lambda h, b: Chord(tuple(h), b),
+                  st.lists(children, min_size=0, max_size=3), children),
+    )
+
+
+@st.composite
+def _with_callbacks(draw: st.DrawFn, canvas: Canvas, allow: bool) -> Canvas:
+    """Attach links (tag) and errbacks (log_error) to some tasks and task-bodied chords."""
+    if not allow:
+        return canvas
+    if isinstance(canvas, Task):
+        link = Task("tag") if canvas.op != "fail" and draw(st.booleans()) else None
+        err = Task("log_error") if draw(st.integers(0, 3)) == 0 else None
+        return replace(canvas, link=link, link_error=err)
+    if isinstance(canvas, Chain | Group):
+        items = tuple(draw(_with_callbacks(c, allow)) for c in canvas.items)
+        return replace(canvas, items=items)
+    header = tuple(draw(_with_callbacks(c, allow)) for c in canvas.header)
+    body = draw(_with_callbacks(canvas.body, allow))
+    err = Task("log_error") if isinstance(body, Task) and draw(st.booleans()) else None
+    return replace(canvas, header=header, body=body, link_error=err)
+
+
+def label(canvas: Canvas) -> Canvas:
+    """Give each drawn task a unique label argument t0, t1, ... in document order."""
+    counter = iter(range(10_000))
+
+    def go(c: Canvas) -> Canvas:
+        if isinstance(c, Task):
+            link = go(c.link) if c.link is not None else None
+            err = c.link_error
+            if c.op in ("tag", "fail"):
+                return replace(c, args=(f"t{next(counter)}",), link=link)
+            if c.op in ("retry", "sleep"):
+                return replace(c, args=(c.args[0], f"t{next(counter)}"), link=link, link_error=err)
+            return replace(c, link=link)
+        if isinstance(c, Chain | Group):
+            return replace(c, items=tuple(go(i) for i in c.items))
+        return replace(c, header=tuple(go(h) for h in c.header), body=go(c.body))
+
+    return go(canvas)
+
+
+def canvases(max_leaves: int = MAX_LEAVES) -> st.SearchStrategy[Canvas]:
+    return st.recursive(_leaf(), _extend, max_leaves=max_leaves)
+
+
+@st.composite
+def workloads(draw: st.DrawFn, max_leaves: int = MAX_LEAVES, callbacks: bool = True,
+              failures: bool = True) -> Workload:
+    canvas = draw(canvases(max_leaves))
+    if not failures:
+        canvas = _no_failures(canvas)
+    canvas = draw(_with_callbacks(canvas, callbacks))
+    args = ("a0",) if draw(st.booleans()) else ()
+    return Workload(label(canvas), args)
+
+
+def _no_failures(c: Canvas) -> Canvas:
+    if isinstance(c, Task):
+        return replace(c, op="tag") if c.op == "fail" else c
+    if isinstance(c, Chain | Group):
+        return replace(c, items=tuple(_no_failures(i) for i in c.items))
+    return replace(c, header=tuple(_no_failures(h) for h in c.header), body=_no_failures(c.body))

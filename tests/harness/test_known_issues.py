@@ -1,0 +1,45 @@
+"""The known-issues register matches only the deviations it describes."""
+
+from __future__ import annotations
+
+from chord_chaos.harness.checks import Violation
+from chord_chaos.harness.history import ClientView, History
+from chord_chaos.harness.known_issues import REGISTER, match_known
+from chord_chaos.models.canvas import parse_workload, workload_to_json
+from chord_chaos.models.semantics import predict
+
+
+def _history(canvas: object, client: ClientView) -> History:
+    w = parse_workload(canvas)
+    return History("r", workload_to_json(w), "redis", client, (), 5.0)
+
+
+def test_every_entry_has_a_link_versions_and_a_valid_minimal_canvas() -> None:
+    for issue in REGISTER:
+        assert issue.link and issue.celery_versions and issue.title
+        predict(parse_workload(issue.minimal_canvas))  # a well-formed, modelled canvas
+
+
+def test_hang_after_upstream_failure_matches_its_canvas_only() -> None:
+    issue = next(k for k in REGISTER if k.id == "celery-4004")
+    hang = Violation("liveness", "did not resolve")
+    w = parse_workload(issue.minimal_canvas)
+    known, rest = match_known([hang], predict(w), _history(issue.minimal_canvas,
+                                                          ClientView("TIMEOUT")))
+    assert [k for k, _ in known] == ["celery-4004"] and not rest
+    plain = {"chain": [{"task": "fail", "immutable": True}, {"task": "tag"}]}
+    known, rest = match_known([hang], predict(parse_workload(plain)),
+                              _history(plain, ClientView("TIMEOUT")))
+    assert not known and rest == [hang]
+
+
+def test_nested_group_order_matches_order_only_differences() -> None:
+    issue = next(k for k in REGISTER if k.id == "nested-group-order")
+    w = parse_workload(issue.minimal_canvas)
+    p = predict(w)
+    h = _history(issue.minimal_canvas, ClientView("SUCCESS", [["b"], ["a"], ["c"]]))
+    reordered = Violation("outcome", "order", expected=p.value, observed=[["b"], ["a"], ["c"]])
+    lost = Violation("outcome", "lost", expected=p.value, observed=[["a"], ["c"]])
+    known, rest = match_known([reordered, lost], p, h)
+    assert [k for k, _ in known] == ["nested-group-order"]
+    assert rest == [lost]
