@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from chord_chaos.harness.checks import Violation
-from chord_chaos.harness.history import History
+from chord_chaos.harness.history import History, executions_by_node
 from chord_chaos.models.canvas import (
     Canvas,
     Chain,
     Chord,
     Group,
+    Task,
     parse_workload,
     task_ids,
     walk,
@@ -97,6 +98,15 @@ def _nested_group_reordered(v: Violation, p: Prediction, h: History) -> bool:
             and _has_nested_group(_canvas(h)))
 
 
+def _retry_state_overwrites_success(v: Violation, p: Prediction, h: History) -> bool:
+    """get() hangs although the ledger shows every predicted execution, and a task retried."""
+    if v.check != "liveness" or not any(
+        isinstance(n, Task) and n.op == "retry" for _, n in walk(_canvas(h))
+    ):
+        return False
+    return executions_by_node(h.events) == {n: k for n, k in p.executions.items() if k}
+
+
 REGISTER: tuple[KnownIssue, ...] = (
     KnownIssue(
         id="celery-4004",
@@ -124,6 +134,18 @@ REGISTER: tuple[KnownIssue, ...] = (
                                              {"task": "tag", "args": ["c"],
                                               "immutable": True}]}]},
         matches=_nested_group_reordered,
+    ),
+    KnownIssue(
+        id="retry-state-race",
+        title="A task that retries with countdown=0 can succeed on its next attempt before the "
+              "previous attempt's RETRY state is stored; RETRY then overwrites SUCCESS and get() "
+              "never resolves (about 1 run in 30 here)",
+        link="no Celery issue found (searched the tracker for RETRY overwriting SUCCESS); "
+             "minimal reproduction in KNOWN_ISSUES.md",
+        celery_versions="5.7.0",
+        minimal_canvas={"chain": [{"task": "tag", "args": ["a"], "immutable": True},
+                                  {"task": "retry", "args": [1, "v"], "immutable": True}]},
+        matches=_retry_state_overwrites_success,
     ),
 )
 
