@@ -9,6 +9,7 @@ human-readable copy of this register.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from chord_chaos.models.canvas import (
     task_ids,
     walk,
 )
-from chord_chaos.models.semantics import Prediction, chain_steps
+from chord_chaos.models.semantics import Prediction, as_group, chain_steps, result_is_group
 
 Matcher = Callable[[Violation, Prediction, History], bool]
 
@@ -83,12 +84,18 @@ def _hang_after_upstream_failure(v: Violation, p: Prediction, h: History) -> boo
 
 
 def _has_nested_group(canvas: Canvas) -> bool:
-    """A multi-member group directly inside a group or a chord header."""
-    for _, node in walk(canvas):
-        members = node.items if isinstance(node, Group) else (
-            node.header if isinstance(node, Chord) else ())
-        if any(isinstance(m, Group) and len(m.items) > 1 for m in members):
-            return True
+    """A multi-member group (or a chain that folds to one) directly in a group or chord header."""
+    for path, node in walk(canvas):
+        if isinstance(node, Group):
+            members = [(f"{path}.group[{i}]", m) for i, m in enumerate(node.items)]
+        elif isinstance(node, Chord):
+            members = [(f"{path}.chord.header[{i}]", m) for i, m in enumerate(node.header)]
+        else:
+            continue
+        for p, m in members:
+            g = as_group(p, m)
+            if g is not None and len(g[1].items) > 1:
+                return True
     return False
 
 
@@ -105,6 +112,28 @@ def _retry_state_overwrites_success(v: Violation, p: Prediction, h: History) -> 
     ):
         return False
     return executions_by_node(h.events) == {n: k for n, k in p.executions.items() if k}
+
+
+def _continues_after_group_body(canvas: Canvas) -> bool:
+    """A chain in which a step whose result is a group (a chord with a group body) is
+    followed by a step that is not a single task."""
+    for path, node in walk(canvas):
+        if not isinstance(node, Chain):
+            continue
+        steps = chain_steps(path, node)
+        for (p, step), (_, after) in itertools.pairwise(steps):
+            if isinstance(step, Chord) and result_is_group(p, step) and not isinstance(after, Task):
+                return True
+    return False
+
+
+def _group_body_continuation_duplicated(v: Violation, p: Prediction, h: History) -> bool:
+    return v.check != "liveness" and _continues_after_group_body(_canvas(h))
+
+
+def _database_retry_state_unreadable(v: Violation, p: Prediction, h: History) -> bool:
+    return (v.check == "outcome" and h.backend == "database" and h.client.error == "ValueError"
+            and "dictionary update sequence" in h.client.message)
 
 
 REGISTER: tuple[KnownIssue, ...] = (
@@ -146,6 +175,30 @@ REGISTER: tuple[KnownIssue, ...] = (
         minimal_canvas={"chain": [{"task": "tag", "args": ["a"], "immutable": True},
                                   {"task": "retry", "args": [1, "v"], "immutable": True}]},
         matches=_retry_state_overwrites_success,
+    ),
+    KnownIssue(
+        id="group-body-continuation",
+        title="In a chain, a step after a chord whose body is a group runs once per member of "
+              "that group (each with part of the input) when the step is a chord or group",
+        link="no exact match in the tracker; related: https://github.com/celery/celery/issues/5947 "
+             "(closed: duplicated bodies in chords of chains with groups)",
+        celery_versions="5.7.0",
+        minimal_canvas={"chain": [
+            {"chord": {"header": [], "body": {"group": [
+                {"task": "tag", "args": ["b"], "immutable": True},
+                {"task": "tag", "args": ["c"], "immutable": True}]}}},
+            {"chord": {"header": [], "body": {"task": "tag", "args": ["n"]}}}]},
+        matches=_group_body_continuation_duplicated,
+    ),
+    KnownIssue(
+        id="database-retry-state",
+        title="Database backend: while a task is in the RETRY state, reading its result raises "
+              "ValueError (exception_to_python calls dict() on the stored value and catches only "
+              "TypeError), so get() fails instead of waiting",
+        link="no Celery issue found (searched the tracker for the ValueError message)",
+        celery_versions="5.7.0",
+        minimal_canvas={"task": "retry", "args": [2, "v"], "immutable": True},
+        matches=_database_retry_state_unreadable,
     ),
 )
 

@@ -131,6 +131,52 @@ def _roundtrip(value: Json) -> Json:
     return json.loads(json.dumps(value))
 
 
+def as_group(path: str, c: Canvas | _ChordStep) -> tuple[str, Group] | None:
+    """The group a node is, if any: a group, or a chain that folds to a single group
+    (``_merge_chain_step`` returns the group itself when it is the only step)."""
+    if isinstance(c, Group):
+        return path, c
+    if isinstance(c, Chain):
+        steps = chain_steps(path, c)
+        if len(steps) == 1 and isinstance(steps[0][1], Group):
+            return steps[0][0], steps[0][1]
+    return None
+
+
+def _unrolled_members(path: str, g: Group) -> list[tuple[str, Canvas]]:
+    """The members ``group._prepared`` yields: nested groups flattened, recursively."""
+    out: list[tuple[str, Canvas]] = []
+    for i, m in enumerate(g.items):
+        p = f"{path}.group[{i}]"
+        inner = as_group(p, m)
+        out.extend(_unrolled_members(*inner) if inner else [(p, m)])
+    return out
+
+
+def result_is_group(path: str, c: Canvas | _ChordStep) -> bool:
+    """Whether the node's result object is a GroupResult."""
+    if as_group(path, c) is not None:
+        return True
+    if isinstance(c, Chain):
+        last_path, last = _upgrade_groups(chain_steps(path, c))[-1]
+        return result_is_group(last_path, last)
+    if isinstance(c, Chord):
+        return result_is_group(f"{path}.chord.body", c.body)
+    if isinstance(c, _ChordStep):
+        return result_is_group(*c.body)
+    return False
+
+
+def collapses(path: str, c: Canvas) -> bool:
+    """``group.apply_async``'s special case: a group whose one task has a GroupResult returns
+    that GroupResult itself ("group(A.s() | group(B.s(), C.s()))")."""
+    g = as_group(path, c)
+    if g is None:
+        return False
+    members = _unrolled_members(*g)
+    return len(members) == 1 and result_is_group(*members[0])
+
+
 def _is_empty_group(c: Canvas) -> bool:
     return isinstance(c, Group) and not c.items
 
@@ -183,11 +229,14 @@ class _Evaluator:
             return self._chord(path, c.header, c.body, None, pargs, pkwargs, errbacks)
         if isinstance(c, Task):
             return self._task(path, c, pargs, pkwargs, errbacks)
+        grouped = as_group(path, c)
+        if grouped is not None:
+            gpath, g = grouped
+            members = [(f"{gpath}.group[{i}]", m) for i, m in enumerate(g.items)]
+            return self._group(members, pargs, pkwargs, errbacks)
         if isinstance(c, Chain):
             return self._chain(chain_steps(path, c), pargs, pkwargs, errbacks)
-        if isinstance(c, Group):
-            members = [(f"{path}.group[{i}]", m) for i, m in enumerate(c.items)]
-            return self._group(members, pargs, pkwargs, errbacks)
+        assert isinstance(c, Chord)
         header = [(f"{path}.chord.header[{i}]", h) for i, h in enumerate(c.header)]
         return self._chord(path, header, (f"{path}.chord.body", c.body), c, pargs, pkwargs)
 
@@ -275,9 +324,9 @@ class _Evaluator:
                 frozenset().union(*(e.stored for e in failed)),
             )
         values: list[Json] = []
-        for (_, m), r in zip(members, results, strict=True):
+        for (p, m), r in zip(members, results, strict=True):
             assert isinstance(r.outcome, Ok)
-            if isinstance(m, Group):
+            if as_group(p, m) is not None:
                 values.extend(r.outcome.value)
             else:
                 values.append(r.outcome.value)
@@ -472,6 +521,8 @@ def predict(workload: Workload) -> Prediction:
     errors: tuple[str, ...] = ()
     if isinstance(res.outcome, Ok):
         status, value = "SUCCESS", res.outcome.value
+        if collapses("$", workload.canvas):
+            value = value[0]
     else:
         status, value, errors = "FAILURE", None, tuple(sorted(res.outcome.raised))
     return Prediction(
