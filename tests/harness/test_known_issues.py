@@ -43,3 +43,15 @@ def test_nested_group_order_matches_order_only_differences() -> None:
     known, rest = match_known([reordered, lost], p, h)
     assert [k for k, _ in known] == ["nested-group-order"]
     assert rest == [lost]
+
+
+def test_order_only_differences_inside_results_records_match() -> None:
+    issue = next(k for k in REGISTER if k.id == "nested-group-order")
+    canvas = {"chord": {"header": [{"group": [{"task": "tag", "args": ["a"]},
+                                              {"task": "tag", "args": ["b"]}]}],
+                        "body": {"task": "tag", "args": ["z"]}}}
+    w = parse_workload(canvas)
+    v = Violation("results", "order", "$.chord.body", expected=[{"ok": [[["a"], ["b"]], "z"]}],
+                  observed=[{"ok": [[["b"], ["a"]], "z"]}])
+    known, rest = match_known([v], predict(w), _history(canvas, ClientView("SUCCESS", None)))
+    assert [k for k, _ in known] == [issue.id] and not rest
