@@ -377,8 +377,9 @@ class _Evaluator:
             # get() follows parents and re-raises a failed header task's exception (the
             # ``follow_parents`` docs), or raises the body's stored ChordError (the canvas
             # guide's "Error handling" example): both are documented, so both are accepted.
+            # Parents are followed recursively, so a failed member's own raised set counts too.
             raised = frozenset({CHORD_ERROR}).union(
-                *(r.outcome.stored for r in results if isinstance(r.outcome, Err))
+                *(r.outcome.stored | r.outcome.raised for r in results if isinstance(r.outcome, Err))
             )
             return _Res(Err(raised, frozenset({CHORD_ERROR})), starts, header_ends)
         body_res = self.run(body_path, body_canvas, (outcome.value,), {}, chord_eb)
