@@ -238,7 +238,8 @@ class _Evaluator:
             return self._chain(chain_steps(path, c), pargs, pkwargs, errbacks)
         assert isinstance(c, Chord)
         header = [(f"{path}.chord.header[{i}]", h) for i, h in enumerate(c.header)]
-        return self._chord(path, header, (f"{path}.chord.body", c.body), c, pargs, pkwargs)
+        return self._chord(path, header, (f"{path}.chord.body", c.body), c, pargs, pkwargs,
+                           errbacks)
 
     # -- tasks
     def _task(
