@@ -71,7 +71,7 @@ def check_executions(p: Prediction, h: History) -> list[Violation]:
         got = seen.get(node, 0)
         if got != expected:
             out.append(Violation("executions", f"{node} ran {got} time(s); expected {expected}",
-                                 node))
+                                 node, expected=expected, observed=got))
     for node in sorted(set(seen) - set(p.executions)):
         out.append(Violation("executions", f"unknown node {node} ran in this run", node))
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -147,6 +148,17 @@ def _database_retry_state_unreadable(v: Violation, p: Prediction, h: History) ->
     return v.check == "liveness"
 
 
+_FIRST_BODY_TASK_ERRBACK = re.compile(r"^(?P<chord>.*\.chain\[\d+\])\.chord\.body"
+                                      r"(\.chain\[0\])+\.link_error$")
+
+
+def _chain_body_errback_in_chain(v: Violation, p: Prediction, h: History) -> bool:
+    """An errback of a chord body chain's first task ran on ChordError; the chord is a chain step."""
+    return (v.check == "executions" and v.node is not None
+            and _FIRST_BODY_TASK_ERRBACK.match(v.node) is not None
+            and v.observed == 1 and v.expected == 0)
+
+
 REGISTER: tuple[KnownIssue, ...] = (
     KnownIssue(
         id="celery-4004",
@@ -200,6 +212,19 @@ REGISTER: tuple[KnownIssue, ...] = (
                 {"task": "tag", "args": ["c"], "immutable": True}]}}},
             {"chord": {"header": [], "body": {"task": "tag", "args": ["n"]}}}]},
         matches=_group_body_continuation_duplicated,
+    ),
+    KnownIssue(
+        id="chain-body-errback-in-chain",
+        title="When a chord whose body is a chain is itself a chain step and its header fails, "
+              "the errback of the body chain's first task runs with ChordError; the same chord "
+              "at top level does not run it",
+        link="no Celery issue found (searched the tracker for chord body chain errbacks)",
+        celery_versions="5.7.0",
+        minimal_canvas={"chain": [{"task": "tag", "args": ["x"]}, {"chord": {
+            "header": [{"task": "fail"}],
+            "body": {"chain": [{"task": "tag", "args": ["a"], "link_error": {"task": "log_error"}},
+                               {"task": "tag", "args": ["b"]}]}}}]},
+        matches=_chain_body_errback_in_chain,
     ),
     KnownIssue(
         id="database-retry-state",

@@ -55,3 +55,16 @@ def test_order_only_differences_inside_results_records_match() -> None:
                   observed=[{"ok": [[["b"], ["a"]], "z"]}])
     known, rest = match_known([v], predict(w), _history(canvas, ClientView("SUCCESS", None)))
     assert [k for k, _ in known] == [issue.id] and not rest
+
+
+def test_chain_body_errback_matches_only_the_first_body_task_of_a_chained_chord() -> None:
+    issue = next(k for k in REGISTER if k.id == "chain-body-errback-in-chain")
+    p = predict(parse_workload(issue.minimal_canvas))
+    h = _history(issue.minimal_canvas, ClientView("FAILURE", error="ExpectedException"))
+    node = "$.chain[1].chord.body.chain[0].link_error"
+    ran = Violation("executions", "ran once", node, expected=0, observed=1)
+    top = Violation("executions", "ran once", "$.chord.body.chain[0].link_error", expected=0,
+                    observed=1)
+    twice = Violation("executions", "ran twice", node, expected=0, observed=2)
+    known, rest = match_known([ran, top, twice], p, h)
+    assert [k for k, _ in known] == [issue.id] and rest == [top, twice]
