@@ -7,6 +7,7 @@ own. ``close()`` (or leaving the ``with`` block, however it is left) stops every
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 from types import TracebackType
@@ -94,6 +95,9 @@ class Cluster:
         return problems
 
     def close(self) -> None:
+        # Result objects unsubscribe from the backend when collected: collect them while the
+        # servers still run, or each one retries against a closed port at interpreter exit.
+        gc.collect()
         try:
             self.app.close()
         finally:

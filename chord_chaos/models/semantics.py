@@ -420,16 +420,33 @@ def _body_errbacks(
     """Errbacks ``chord_error_from_stack`` calls with ChordError: those on the body task."""
     if isinstance(body, Chain):  # a chain body keeps linked errbacks in its own options
         return linked
-    if isinstance(body, Group):  # _handle_group_chord_error: each member task's errbacks
-        out: list[_Errback] = []
-        for i, m in enumerate(body.items):
-            if isinstance(m, Task):
-                out.extend(_body_errbacks(f"{body_path}.group[{i}]", m, linked))
+    grouped = as_group(body_path, body) if not isinstance(body, _ChordStep) else None
+    if grouped is not None:  # _handle_group_chord_error: each member's _result_errbacks
+        out = [e for i, m in enumerate(grouped[1].items)
+               for e in _result_errbacks(f"{grouped[0]}.group[{i}]", m, linked)]
         return tuple(_Errback(e.path, e.task, e.immutable, unchecked=True) for e in out)
     if not isinstance(body, Task):
         return ()
     own = (_Errback(f"{body_path}.link_error", body.link_error),) if body.link_error else ()
     return own + linked
+
+
+def _result_errbacks(
+    path: str, c: Canvas, linked: tuple[_Errback, ...]
+) -> list[_Errback]:
+    """``celery.backends.base._result_errbacks``: a chord's are its body's, a group collects
+    its members', a chain has only its own (the linked ones)."""
+    if isinstance(c, Task):
+        own = [_Errback(f"{path}.link_error", c.link_error)] if c.link_error else []
+        return own + list(linked)
+    grouped = as_group(path, c)
+    if grouped is not None:
+        return [e for i, m in enumerate(grouped[1].items)
+                for e in _result_errbacks(f"{grouped[0]}.group[{i}]", m, linked)]
+    if isinstance(c, Chord):
+        mine = (_Errback(f"{path}.link_error", c.link_error),) if c.link_error else ()
+        return _result_errbacks(f"{path}.chord.body", c.body, mine + linked)
+    return list(linked)
 
 
 def _only(names: frozenset[str]) -> str:
