@@ -159,6 +159,16 @@ def _chain_body_errback_in_chain(v: Violation, p: Prediction, h: History) -> boo
             and v.observed == 1 and v.expected == 0)
 
 
+def _header_chord_errback_short(v: Violation, p: Prediction, h: History) -> bool:
+    """Redis: a chord errback that should also run for the outer ChordError runs once."""
+    if h.backend != "redis" or v.check != "executions" or not (v.node or "").endswith("link_error"):
+        return False
+    if not (isinstance(v.observed, int) and isinstance(v.expected, int) and v.observed < v.expected):
+        return False
+    return any(isinstance(n, Chord) and any(isinstance(m, Chord) for m in n.header)
+               for _, n in walk(_canvas(h)))
+
+
 REGISTER: tuple[KnownIssue, ...] = (
     KnownIssue(
         id="celery-4004",
@@ -225,6 +235,21 @@ REGISTER: tuple[KnownIssue, ...] = (
             "body": {"chain": [{"task": "tag", "args": ["a"], "link_error": {"task": "log_error"}},
                                {"task": "tag", "args": ["b"]}]}}}]},
         matches=_chain_body_errback_in_chain,
+    ),
+    KnownIssue(
+        id="redis-header-chord-error",
+        title="Redis backend: when a chord nested in a chord's header fails in its own header, "
+              "the inner body's ChordError is stored without its request, so the outer chord is "
+              "never told: its body never gets ChordError and its errback runs once instead of "
+              "twice (the database backend's chord_unlock does see it)",
+        link="https://github.com/celery/celery/pull/9580 (fix for #9107; its integration test "
+             "asserts a single errback call)",
+        celery_versions="5.7.0",
+        minimal_canvas={"chord": {"header": [{"chord": {"header": [{"task": "fail"}],
+                                                        "body": {"task": "tag", "args": ["b"]}}}],
+                                  "body": {"task": "tag", "args": ["z"]}},
+                        "link_error": {"task": "log_error"}},
+        matches=_header_chord_errback_short,
     ),
     KnownIssue(
         id="database-retry-state",

@@ -158,7 +158,7 @@ def result_is_group(path: str, c: Canvas | _ChordStep) -> bool:
     if as_group(path, c) is not None:
         return True
     if isinstance(c, Chain):
-        last_path, last = _upgrade_groups(chain_steps(path, c))[-1]
+        last_path, last = _upgrade_groups(_prepare(chain_steps(path, c)))[-1]
         return result_is_group(last_path, last)
     if isinstance(c, Chord):
         return result_is_group(f"{path}.chord.body", c.body)
@@ -182,24 +182,50 @@ def _is_empty_group(c: Canvas) -> bool:
 
 
 def _unroll(path: str, c: Canvas) -> tuple[str, Canvas]:
-    """``maybe_unroll_group``, repeatedly: a one-member group in a chain is its member."""
-    while isinstance(c, Group) and len(c.items) == 1:
-        path, c = f"{path}.group[0]", c.items[0]
+    """``maybe_unroll_group``: a one-member group is its member, one level only."""
+    if isinstance(c, Group) and len(c.items) == 1:
+        return f"{path}.group[0]", c.items[0]
     return path, c
 
 
+def _construct(path: str, c: Canvas, steps: list[tuple[str, Canvas]]) -> None:
+    """``_merge_chain_step``: empty groups skipped, a one-member group unrolled once (a member
+    that is not a group is merged in its place), nested chains flattened."""
+    if _is_empty_group(c):
+        return
+    if isinstance(c, Group):
+        p, inner = _unroll(path, c)
+        if not isinstance(inner, Group):
+            _construct(p, inner, steps)
+            return
+        path, c = p, inner  # a group once unrolled stays a group step
+    if isinstance(c, Chain):
+        for i, item in enumerate(c.items):
+            _construct(f"{path}.chain[{i}]", item, steps)
+        return
+    steps.append((path, c))
+
+
 def chain_steps(path: str, chain: Chain) -> list[tuple[str, Canvas]]:
-    """The steps Celery runs for a chain: flattened, unrolled, empty groups skipped."""
+    """The steps a chain is built from (``chain([...])``), before ``prepare_steps``."""
     steps: list[tuple[str, Canvas]] = []
     for i, item in enumerate(chain.items):
-        p, c = _unroll(f"{path}.chain[{i}]", item)
-        if _is_empty_group(c):
-            continue
-        if isinstance(c, Chain):
-            steps.extend(chain_steps(p, c))
-        else:
-            steps.append((p, c))
+        _construct(f"{path}.chain[{i}]", item, steps)
     return steps
+
+
+def _prepare(steps: list[tuple[str, Canvas]]) -> list[tuple[str, Canvas]]:
+    """``prepare_steps``: a group step that was not already made a chord when the chain was
+    built (one followed by a non-group step) is unrolled once more."""
+    if len(steps) < 2:
+        return steps
+    out: list[tuple[str, Canvas]] = []
+    for i, (p, step) in enumerate(steps):
+        chorded = i + 1 < len(steps) and not isinstance(steps[i + 1][1], Group)
+        if isinstance(step, Group) and not chorded:
+            p, step = _unroll(p, step)
+        out.append((p, step))
+    return out
 
 
 class _Evaluator:
@@ -292,7 +318,7 @@ class _Evaluator:
         starts: frozenset[str] | None = None
         ends: frozenset[str] = frozenset()
         outcome: Outcome = Ok(None)
-        for path, step in _upgrade_groups(steps):
+        for path, step in _upgrade_groups(_prepare(steps)):
             res = self.run(path, step, pargs, pkwargs, errbacks)
             self._edges(ends, res.starts)
             if starts is None:
@@ -544,12 +570,16 @@ def predict(workload: Workload) -> Prediction:
             value = value[0]
     else:
         status, value, errors = "FAILURE", None, tuple(sorted(res.outcome.raised))
+    # A node that runs more than once (an errback attached to several tasks) has no single
+    # start to order against: each run follows its own failure, which first/last times can't see.
+    counts = {n: sum(c.attempts for c in calls.get(n, ())) for n in nodes}
+    edges = tuple(sorted(e for e in ev.hb if counts.get(e[1], 0) <= 1))
     return Prediction(
         status=status,
         value=value,
         errors=errors,
         calls=calls,
-        happens_before=tuple(sorted(ev.hb)),
+        happens_before=edges,
         chord_errors=tuple(ev.chord_errors),
         nodes=nodes,
     )
