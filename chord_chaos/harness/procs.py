@@ -1,10 +1,20 @@
-"""Process supervision: every process the harness starts is recorded and stopped.
+"""Process supervision: every process the harness starts is recorded, and stopped on any exit.
 
-Each child runs in its own process group (so a worker's pool children go with it), dies with
-the harness through ``PR_SET_PDEATHSIG``, and carries a per-supervisor token in its
-environment. A registry file per supervisor lists the groups; ``reap_stale`` on the next start
-stops the groups of a supervisor that no longer exists, and only processes that carry its
-token: nothing is ever killed by name.
+Three layers, so that no redis-server or celery worker outlives the harness:
+
+1. Each child runs in its own process group (``start_new_session``), so a stop reaches a
+   worker's pool children too, and gets ``PR_SET_PDEATHSIG(SIGKILL)``, so the kernel kills it
+   when the harness dies, even by SIGKILL. (The "parent" the kernel watches is the *thread*
+   that spawned the child: spawn from the main thread or a thread that lives as long.)
+2. ``atexit`` and SIGINT/SIGTERM handlers stop every live supervisor's children, gracefully
+   (SIGTERM to the group, SIGKILL after a grace period), then exit the conventional way.
+3. A registry file (``<state_dir>/pids.json``) lists every spawned process with its pid,
+   group, psutil ``create_time``, argv, role and owner. ``reap_stale`` on the next start kills
+   what a dead owner left, and only a process whose pid *and* create_time both still match a
+   record: a recycled pid is never killed, nothing is ever killed by name.
+
+A group is signalled only while its leader is our unreaped child (a zombie still holds the
+pid), so a group id can never have been recycled by the time we signal it.
 """
 
 from __future__ import annotations
@@ -12,151 +22,448 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
-import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import psutil
 
-TOKEN_VAR = "CC_SUPERVISOR_TOKEN"
+from chord_chaos.harness.errors import HarnessError
+
+STATE_DIR_NAME = ".cc-runs"
+REGISTRY_NAME = "pids.json"
+OWNER_VAR = "CC_OWNER_PID"
+KILL_WAIT = 5.0  # how long a SIGKILLed process may take to disappear
+LOCK_TIMEOUT = 10.0
+POLL = 0.01
 PR_SET_PDEATHSIG = 1
+_CREATE_TIME_TOLERANCE = 0.005  # psutil create_time has clock-tick (10 ms) resolution
+
+_LIBC: Any = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
-def _die_with_parent() -> None:
-    """Runs in the child between fork and exec: SIGKILL it when the harness dies."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+def default_state_dir(start: Path | None = None) -> Path:
+    """``<repo>/.cc-runs`` for the git checkout holding ``start`` (default: cwd), else ``<cwd>/.cc-runs``.
+
+    One place per checkout, so the next run finds (and reaps) what a killed run left.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder / STATE_DIR_NAME
+    return here / STATE_DIR_NAME
 
 
-@dataclass
+def _die_with(parent: int) -> Callable[[], None]:
+    """Runs in the child between fork and exec: ask for SIGKILL when the harness dies."""
+
+    def setup() -> None:
+        if _LIBC is not None:
+            _LIBC.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the harness died before prctl took effect
+            os._exit(1)
+
+    return setup
+
+
+def _create_time(pid: int) -> float | None:
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None
+
+
+def _same_process(pid: int, create_time: float) -> bool:
+    """True only if ``pid`` is alive and is the very process that was recorded."""
+    now = _create_time(pid)
+    return now is not None and abs(now - create_time) < _CREATE_TIME_TOLERANCE
+
+
+@dataclass(frozen=True)
+class ProcRecord:
+    """One spawned process as the registry file stores it."""
+
+    pid: int
+    pgid: int
+    create_time: float
+    argv: tuple[str, ...]
+    role: str
+    log: str
+    owner_pid: int
+    owner_create_time: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "argv": list(self.argv)}
+
+    @staticmethod
+    def from_json(obj: dict[str, Any]) -> ProcRecord:
+        return ProcRecord(
+            pid=int(obj["pid"]), pgid=int(obj["pgid"]), create_time=float(obj["create_time"]),
+            argv=tuple(str(a) for a in obj.get("argv", ())), role=str(obj.get("role", "")),
+            log=str(obj.get("log", "")), owner_pid=int(obj["owner_pid"]),
+            owner_create_time=float(obj["owner_create_time"]),
+        )
+
+    def owner_alive(self) -> bool:
+        return _same_process(self.owner_pid, self.owner_create_time)
+
+
+# One flock per registry path per process, re-entrant: a signal handler that stops processes
+# can run while the main thread is inside a registry update, and must not deadlock on it.
+_REGISTRY_LOCK = threading.RLock()
+_flocks: dict[Path, tuple[int, int]] = {}
+
+
+class Registry:
+    """``<state_dir>/pids.json``, shared by every harness using that state dir (xdist, CLI).
+
+    Updates are read-modify-write under an ``flock`` and land by atomic rename, so concurrent
+    harnesses never lose each other's records and a reader never sees half a file.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.path = state_dir / REGISTRY_NAME
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the registry (re-entrant within this process) for a read-modify-write."""
+        with _REGISTRY_LOCK:
+            key = self.path.resolve()
+            fd, depth = _flocks.get(key, (-1, 0))
+            if depth == 0:
+                fd = self._acquire()
+            _flocks[key] = (fd, depth + 1)
+            try:
+                yield
+            finally:
+                fd, depth = _flocks.pop(key)
+                if depth > 1:
+                    _flocks[key] = (fd, depth - 1)
+                else:
+                    os.close(fd)  # releases the flock
+
+    def _acquire(self) -> int:
+        """The flock, waited for at most LOCK_TIMEOUT (a harness stopped while holding it)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        lock = self.state_dir / f"{REGISTRY_NAME}.lock"
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise HarnessError(f"{lock} stayed locked for {LOCK_TIMEOUT:g} s; is another "
+                                       "harness stopped (SIGSTOP)? resume or end it") from None
+                time.sleep(POLL)
+
+    def records(self) -> list[ProcRecord]:
+        with self.locked():
+            return self.read()
+
+    def update(self, change: Callable[[list[ProcRecord]], list[ProcRecord]]) -> None:
+        with self.locked():
+            self.write(change(self.read()))
+
+    def add(self, record: ProcRecord) -> None:
+        self.update(lambda recs: [*recs, record])
+
+    def remove(self, record: ProcRecord) -> None:
+        self.update(lambda recs: [r for r in recs if r != record])
+
+    def read(self) -> list[ProcRecord]:
+        """The records as stored; call under ``locked()`` when a write follows."""
+        try:
+            data = json.loads(self.path.read_text())
+            return [ProcRecord.from_json(obj) for obj in data.get("procs", [])]
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return []  # a corrupt registry is no reason to refuse to start; it is rewritten
+
+    def write(self, records: list[ProcRecord]) -> None:
+        """Replace the file atomically; call under ``locked()``."""
+        tmp = self.path.with_name(f"{REGISTRY_NAME}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"procs": [r.to_json() for r in records]}, indent=1))
+        tmp.replace(self.path)
+
+
+@dataclass(eq=False)
 class Managed:
+    """A spawned process: its Popen, its registry record and its log file."""
+
     role: str
     popen: subprocess.Popen[bytes]
     log: Path
+    record: ProcRecord
+    _lost: bool = False  # reaped behind our back: its group id is no longer pinned
 
     @property
     def pid(self) -> int:
         return self.popen.pid
 
+    @property
+    def pgid(self) -> int:
+        return self.record.pgid
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once reaped (negative: killed by that signal), else None."""
+        return self.popen.returncode
+
+    def exited(self) -> bool:
+        """Whether the process has exited, without reaping it (its zombie keeps the pgid)."""
+        if self.popen.returncode is not None or self._lost:
+            return True
+        try:
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            self._lost = True
+            return True
+
     def alive(self) -> bool:
-        return self.popen.poll() is None
+        return not self.exited()
+
+    def exit_status(self) -> int | None:
+        """Like ``returncode`` (negative: killed by that signal) but without reaping."""
+        if self.popen.returncode is not None or self._lost:
+            return self.popen.returncode
+        try:
+            info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return None
+        if info is None:
+            return None
+        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
+    def wait_exit(self, timeout: float) -> bool:
+        """Poll (bounded) until the process exits; True if it did. Does not reap."""
+        deadline = time.monotonic() + timeout
+        while not self.exited():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL)
+        return True
+
+    def send_signal(self, sig: int) -> None:
+        """Signal the main process only, and only while its pid cannot have been recycled."""
+        if self.popen.returncode is None and not self._lost:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def signal_group(self, sig: int) -> None:
+        """Signal the whole process group, while the unreaped leader pins the group id."""
+        if self.popen.returncode is None and not self._lost:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pgid, sig)
+
+    def reap(self, timeout: float = KILL_WAIT) -> int | None:
+        if self._lost:
+            return None
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def log_tail(self, lines: int = 5) -> str:
+        """The last lines of the log on one line, for one-line error messages."""
         try:
-            return " | ".join(self.log.read_text(errors="replace").strip().splitlines()[-lines:])
+            text = self.log.read_text(errors="replace")
         except OSError:
             return ""
+        return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
 
 
 class Supervisor:
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
+    """Spawns, records and stops the harness's processes; reaps a dead run's leftovers on start."""
+
+    def __init__(self, state_dir: Path | None = None, *, reap: bool = True,
+                 handle_signals: bool = True) -> None:
+        self.state_dir = (state_dir or default_state_dir()).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        reap_stale(state_dir)
-        self.token = uuid.uuid4().hex
-        self.registry = state_dir / f"supervisor-{os.getpid()}-{self.token[:8]}.json"
+        self.registry = Registry(self.state_dir)
         self.procs: list[Managed] = []
-        self._lock = threading.Lock()
-        atexit.register(self.stop_all)
-        _install_sigterm_handler()
+        self._lock = threading.RLock()
+        self._owner = os.getpid()
+        if reap:
+            reap_stale(self.state_dir)
+        _install_exit_hooks(handle_signals)
 
     def spawn(self, argv: Sequence[str], role: str, log: Path, env: dict[str, str] | None = None,
               cwd: Path | None = None) -> Managed:
-        full_env = {**os.environ, **(env or {}), TOKEN_VAR: self.token,
-                    "CC_OWNER_PID": str(os.getpid())}
+        """Start ``argv`` in a new session, output appended to ``log``, and record it."""
+        owner = os.getpid()
+        full_env = {**os.environ, **(env or {}), OWNER_VAR: str(owner)}
         log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            popen = subprocess.Popen(
-                list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=full_env, cwd=cwd, start_new_session=True, preexec_fn=_die_with_parent,
-            )
-        managed = Managed(role, popen, log)
         with self._lock:
+            with log.open("ab") as out:
+                popen = subprocess.Popen(
+                    list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env=full_env, cwd=cwd, start_new_session=True, preexec_fn=_die_with(owner),
+                )
+            record = ProcRecord(
+                pid=popen.pid, pgid=popen.pid, create_time=_create_time(popen.pid) or 0.0,
+                argv=tuple(argv), role=role, log=str(log), owner_pid=owner,
+                owner_create_time=_create_time(owner) or 0.0,
+            )
+            managed = Managed(role, popen, log, record)
             self.procs.append(managed)
-            self._save()
+            _LIVE.add(self)
+            self.registry.add(record)
         return managed
 
-    def stop(self, managed: Managed, grace: float = 5.0, sig: int = signal.SIGTERM) -> None:
-        """Signal the process group, then SIGKILL it after ``grace`` seconds."""
-        _signal_group(managed.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            managed.popen.wait(timeout=grace)
-        _signal_group(managed.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            managed.popen.wait(timeout=5)
+    def stop(self, managed: Managed, grace: float = 5.0, sig: int = signal.SIGTERM) -> int | None:
+        """``sig`` to the group, SIGKILL to the group after ``grace`` s; returns the exit status."""
+        self._signal(managed, sig)
+        managed.wait_exit(grace)
+        return self._finish(managed)
+
+    def stop_all(self, grace: float = 3.0) -> None:
+        """Stop every process at once: SIGTERM to all groups, one shared grace, then SIGKILL."""
+        with self._lock:
+            procs = list(reversed(self.procs))
+        self.stop_many(procs, grace)
+
+    def stop_many(self, procs: Sequence[Managed], grace: float = 3.0) -> None:
+        """Stop these together: their graces overlap instead of adding up."""
+        if os.getpid() != self._owner:
+            return  # a forked copy of the harness (its atexit) must not stop the parent's children
+        for managed in procs:
+            self._signal(managed, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for managed in procs:
+            managed.wait_exit(max(0.0, deadline - time.monotonic()))
+        for managed in procs:
+            self._finish(managed)
+
+    def _signal(self, managed: Managed, sig: int) -> None:
+        managed.signal_group(sig)
+        if sig != signal.SIGKILL:
+            managed.signal_group(signal.SIGCONT)  # a paused (SIGSTOPped) process must see it
+
+    def _finish(self, managed: Managed) -> int | None:
+        """SIGKILL what is left of the group (leader pinned as a zombie), reap, unrecord."""
+        managed.signal_group(signal.SIGKILL)
+        if not managed.wait_exit(KILL_WAIT):
+            return None  # unkillable for now (D state): keep the record for reap_stale
+        code = managed.reap()
         with self._lock:
             if managed in self.procs:
                 self.procs.remove(managed)
-            self._save()
-
-    def stop_all(self, grace: float = 3.0) -> None:
-        for managed in list(reversed(self.procs)):
-            _signal_group(managed.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for managed in list(reversed(self.procs)):
-            self.stop(managed, grace=max(0.0, deadline - time.monotonic()))
-        with contextlib.suppress(FileNotFoundError):
-            self.registry.unlink()
-
-    def _save(self) -> None:
-        data = {"owner": os.getpid(), "owner_started": psutil.Process().create_time(),
-                "token": self.token, "pgids": [m.pid for m in self.procs]}
-        tmp = self.registry.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(self.registry)
+            if not self.procs:
+                _LIVE.discard(self)
+            with contextlib.suppress(HarnessError):  # a stale record is dropped by the next reap
+                self.registry.remove(managed.record)
+        return code
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+def reap_stale(state_dir: Path) -> list[ProcRecord]:
+    """Kill (SIGKILL, whole group) what dead owners left in ``state_dir``; returns what was killed.
 
-
-def reap_stale(state_dir: Path) -> int:
-    """Stop what a dead supervisor left behind; returns how many processes were signalled."""
-    killed = 0
-    for path in state_dir.glob("supervisor-*.json"):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if _owner_alive(int(data["owner"]), float(data["owner_started"])):
-            continue
-        pgids = set(data.get("pgids", []))
-        for proc in psutil.process_iter(["pid"]):
-            try:
-                if os.getpgid(proc.pid) in pgids and proc.environ().get(TOKEN_VAR) == data["token"]:
-                    proc.kill()
-                    killed += 1
-            except (psutil.Error, ProcessLookupError, PermissionError):
-                continue
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+    A record is acted on only if its owner is dead (pid gone or create_time changed) and its
+    own pid is alive with the recorded create_time; records of dead owners are then dropped.
+    Records of live owners (a concurrent harness) are left alone.
+    """
+    registry = Registry(state_dir)
+    killed: list[ProcRecord] = []
+    with registry.locked():
+        records = registry.read()
+        stale = [r for r in records if not r.owner_alive()]
+        for record in stale:
+            if _same_process(record.pid, record.create_time) and _pgid(record.pid) == record.pgid:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(record.pgid, signal.SIGKILL)  # the live leader pins the group id
+                killed.append(record)
+        if stale:
+            registry.write([r for r in records if r not in stale])
+    _wait_gone(killed, KILL_WAIT)
     return killed
 
 
-def _owner_alive(pid: int, started: float) -> bool:
+def _pgid(pid: int) -> int | None:
     try:
-        return bool(abs(psutil.Process(pid).create_time() - started) < 0.01)
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def _wait_gone(records: list[ProcRecord], timeout: float) -> None:
+    """Bounded wait until killed processes (reparented, reaped by init) are gone or zombies."""
+    deadline = time.monotonic() + timeout
+    pending = list(records)
+    while pending and time.monotonic() < deadline:
+        pending = [r for r in pending if _running(r)]
+        if pending:
+            time.sleep(POLL)
+
+
+def _running(record: ProcRecord) -> bool:
+    try:
+        proc = psutil.Process(record.pid)
+        return bool(proc.status() != psutil.STATUS_ZOMBIE
+                    and abs(proc.create_time() - record.create_time) < _CREATE_TIME_TOLERANCE)
     except psutil.Error:
         return False
 
 
-def _install_sigterm_handler() -> None:
-    """SIGTERM unwinds like Ctrl-C does, so ``with`` blocks and atexit stop every child."""
+# Every supervisor with live children, for atexit and the signal handlers.
+_LIVE: set[Supervisor] = set()
+_atexit_installed = False
+_signals_installed = False
+_previous: dict[int, Any] = {}
+_in_handler = False
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def stop_everything() -> None:
+    """Stop the children of every supervisor in this process (atexit and signal handlers)."""
+    for supervisor in list(_LIVE):
+        supervisor.stop_all()
+
+
+def _install_exit_hooks(handle_signals: bool) -> None:
+    global _atexit_installed, _signals_installed
+    if not _atexit_installed:
+        _atexit_installed = True
+        atexit.register(stop_everything)
+    if _signals_installed or not handle_signals:
+        return
     if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
-        return
+        return  # signal.signal only works there; atexit and PDEATHSIG still cover this process
+    _signals_installed = True
+    for signum in HANDLED_SIGNALS:
+        current = signal.getsignal(signum)
+        if current in (signal.SIG_IGN, None):
+            continue  # an ignored signal stays ignored (e.g. SIGINT under nohup)
+        _previous[signum] = current
+        signal.signal(signum, _on_signal)
 
-    def _terminate(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, _terminate)
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """Stop every child, then do what the signal would have done: KeyboardInterrupt for SIGINT,
+    exit status 128+N otherwise (raised as SystemExit, so ``finally`` blocks still run)."""
+    global _in_handler
+    if not _in_handler:  # a second Ctrl-C during cleanup skips straight to the exit
+        _in_handler = True
+        try:
+            stop_everything()
+        finally:
+            _in_handler = False
+    previous = _previous.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        previous(signum, frame)  # Python's default SIGINT handler raises KeyboardInterrupt
+        return
+    raise SystemExit(128 + signum)

@@ -1,4 +1,8 @@
-"""A real ``redis-server`` (Debian's binary) on a loopback port, with no persistence."""
+"""A real ``redis-server`` (Debian's binary) on a loopback port, without persistence.
+
+No RDB, no AOF: a restart or a kill loses every key, which is exactly the broker and
+result-backend fault the harness wants to model. Readiness is a real PING, not a log line.
+"""
 
 from __future__ import annotations
 
@@ -8,92 +12,144 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.ports import HOST, free_port, port_in_use
-from chord_chaos.harness.procs import Managed, Supervisor
+from chord_chaos.harness.procs import POLL, Managed, Supervisor
 
 READY_TIMEOUT = 10.0
+START_ATTEMPTS = 3  # a port from free_port can be taken before redis binds it
 
 
 def redis_binary() -> str:
+    """The redis-server on PATH, or a one-line error that says what to install."""
     binary = shutil.which("redis-server")
     if binary is None:
-        raise HarnessError("redis-server is not on PATH: run 'make setup' "
-                           "(or 'apt-get install redis-server')")
+        raise HarnessError("redis-server not found on PATH: install it with "
+                           "'apt-get install redis-server' (or run 'make setup')")
     return binary
 
 
+def ping(port: int, timeout: float = 0.5) -> bool:
+    """One PING without redis-py's retries (they would turn a fast failure into seconds)."""
+    client = redis.Redis(host=HOST, port=port, socket_timeout=timeout,
+                         socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
 class RedisServer:
-    def __init__(self, supervisor: Supervisor, workdir: Path, role: str,
-                 port: int | None = None) -> None:
+    """One redis-server process: start, stop, kill, restart on the same port, pause, resume."""
+
+    def __init__(self, supervisor: Supervisor, workdir: Path, role: str = "redis",
+                 port: int | None = None, ready_timeout: float = READY_TIMEOUT) -> None:
         self.supervisor = supervisor
         self.workdir = workdir
         self.role = role
         self.port = port
+        self.ready_timeout = ready_timeout
         self.proc: Managed | None = None
+        self._fixed_port = port is not None
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"redis-{self.role}.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / f"redis-{self.role}"
 
     def url(self, db: int = 0) -> str:
+        if self.port is None:
+            raise HarnessError(f"redis-server ({self.role}) has no port yet; start it first")
         return f"redis://{HOST}:{self.port}/{db}"
 
     def start(self) -> RedisServer:
+        """Start and wait until PING answers; a fixed port keeps the port across restarts."""
         binary = redis_binary()
-        if self.port is None:
-            self.port = free_port()
-        elif port_in_use(self.port):
-            raise HarnessError(f"port {self.port} in use on {HOST}; pick another or stop what "
-                               "holds it")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        argv = [binary, "--bind", HOST, "--port", str(self.port), "--save", "",
-                "--appendonly", "no", "--daemonize", "no", "--dir", str(self.workdir),
-                "--protected-mode", "yes"]
-        self.proc = self.supervisor.spawn(argv, f"redis-{self.role}",
-                                          self.workdir / f"redis-{self.role}.log")
-        self._wait_ready()
-        return self
+        tail = ""
+        for _attempt in range(START_ATTEMPTS):
+            if not self._fixed_port:
+                self.port = free_port()
+            assert self.port is not None
+            if port_in_use(self.port):
+                if self._fixed_port:
+                    raise self._port_in_use()
+                continue
+            proc = self._spawn(binary, self.port)
+            if self._wait_ready(proc, self.port):
+                self.proc = proc
+                return self
+            tail = proc.log_tail()
+            lost_race = "Address already in use" in proc.log_tail(20)
+            self.supervisor.stop(proc, grace=0.0, sig=signal.SIGKILL)
+            if lost_race and self._fixed_port:
+                raise self._port_in_use()
+            if not lost_race:
+                break
+        raise HarnessError(f"redis-server ({self.role}) did not start on {HOST}:{self.port}; "
+                           f"see {self.log}: {tail}")
 
-    def _wait_ready(self) -> None:
-        assert self.proc is not None and self.port is not None
-        deadline = time.monotonic() + READY_TIMEOUT
-        client = redis.Redis(host=HOST, port=self.port, socket_timeout=0.5,
-                             socket_connect_timeout=0.5)
-        try:
-            while time.monotonic() < deadline:
-                if not self.proc.alive():
-                    raise HarnessError(f"redis-server ({self.role}) exited at start: "
-                                       f"{self.proc.log_tail()}")
-                try:
-                    if client.ping():
-                        return
-                except redis.RedisError:
-                    time.sleep(0.02)
-        finally:
-            client.close()
-        raise HarnessError(f"redis-server ({self.role}) not ready after {READY_TIMEOUT:g} s; "
-                           f"see {self.proc.log}")
+    def _port_in_use(self) -> HarnessError:
+        return HarnessError(f"port {self.port} in use on {HOST}; pick another or stop what holds it")
+
+    def _spawn(self, binary: str, port: int) -> Managed:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [binary, "--bind", HOST, "--port", str(port), "--save", "", "--appendonly", "no",
+                "--daemonize", "no", "--dir", str(self.data_dir), "--protected-mode", "yes"]
+        return self.supervisor.spawn(argv, f"redis-{self.role}", self.log)
+
+    def _wait_ready(self, proc: Managed, port: int) -> bool:
+        """True once PING answers, False if the process exited; bounded by ``ready_timeout``."""
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if proc.exited():
+                return False
+            if ping(port, timeout=0.25):
+                return True
+            time.sleep(POLL)
+        self.supervisor.stop(proc, grace=0.0, sig=signal.SIGKILL)
+        raise HarnessError(f"redis-server ({self.role}) not ready on {HOST}:{port} after "
+                           f"{self.ready_timeout:g} s; see {self.log}")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.alive()
 
-    def stop(self) -> None:
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise HarnessError(f"redis-server ({self.role}) is not running")
+        return self.proc.pid
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM (redis exits at once, having nothing to save), SIGKILL after ``grace``."""
         if self.proc is not None:
-            self.supervisor.stop(self.proc)
+            self.supervisor.stop(self.proc, grace=grace)
             self.proc = None
 
     def kill(self) -> None:
+        """SIGKILL, and wait until it is gone (so its port is free for a restart)."""
         if self.proc is not None:
             self.supervisor.stop(self.proc, grace=0.0, sig=signal.SIGKILL)
             self.proc = None
 
-    def restart(self) -> None:
-        """Same port, empty data: there is no persistence."""
+    def restart(self) -> RedisServer:
+        """Kill and start again on the same port: clients can reconnect, every key is gone."""
         self.kill()
-        self.start()
+        self._fixed_port = self.port is not None
+        return self.start()
 
     def pause(self) -> None:
+        """SIGSTOP: connections stay open and accept, nothing answers (a hung server)."""
         if self.proc is not None:
-            self.proc.popen.send_signal(signal.SIGSTOP)
+            self.proc.send_signal(signal.SIGSTOP)
 
     def resume(self) -> None:
         if self.proc is not None:
-            self.proc.popen.send_signal(signal.SIGCONT)
+            self.proc.send_signal(signal.SIGCONT)
