@@ -72,8 +72,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--canvases", type=int, default=200)
     parser.add_argument("--out", default=".cc-runs/bench")
+    parser.add_argument("--backend", choices=["redis", "database"], action="append")
     args = parser.parse_args()
-    for backend in ("redis", "database"):
+    for backend in args.backend or ["redis", "database"]:
         figures = bench_backend(backend, args.canvases, Path(args.out))
         print(json.dumps({"backend": backend, **figures}), flush=True)
 

@@ -2,7 +2,8 @@
 
 Phases per batch: predict -> submit every canvas -> wait for each result (bounded) -> let
 the ledger settle (until every predicted execution has started and ended, then a short
-grace for late duplicates) -> write each History to disk -> check. Runs in a batch share
+grace for late duplicates) -> write each History to disk -> check. A batch settles while
+the next one runs, so the grace costs no wall time. Runs in a batch share
 the cluster but never each other's messages or results: each has a fresh run id, and the
 ledger is read per run.
 """
@@ -26,7 +27,7 @@ from chord_chaos.harness.ledger import Event, LedgerTail
 from chord_chaos.models.canvas import Workload, workload_to_json
 from chord_chaos.models.semantics import Prediction, predict
 
-POLL_INTERVAL = 0.02
+POLL_INTERVAL = 0.01
 
 
 class RunnableCluster(Protocol):
@@ -84,7 +85,7 @@ class _Pending:
 
 class Runner:
     def __init__(self, cluster: RunnableCluster, out_dir: Path, timeout: float = 30.0,
-                 settle: float = 5.0, grace: float = 0.2) -> None:
+                 settle: float = 5.0, grace: float = 0.05) -> None:
         self.cluster = cluster
         self.out_dir = out_dir
         self.timeout = timeout
@@ -93,13 +94,21 @@ class Runner:
         self.tail = LedgerTail(cluster.ledger_dir)
 
     def run(self, jobs: Sequence[Job], batch: int = 8) -> Iterator[RunResult]:
+        """Batches are pipelined: a batch's ledger settles while the next batch runs."""
+        previous: list[_Pending] = []
         for start in range(0, len(jobs), batch):
-            yield from self._run_batch(jobs[start:start + batch])
+            pending = [self._submit(job) for job in jobs[start:start + batch]]
+            done = self._close(previous)  # runs while the new batch executes
+            waiting_from = time.monotonic()
+            for p in pending:
+                self._wait(p, waiting_from)
+            yield from done
+            previous = pending
+        yield from self._close(previous)
 
-    def _run_batch(self, jobs: Sequence[Job]) -> list[RunResult]:
-        pending = [self._submit(job) for job in jobs]
-        for p in pending:
-            self._wait(p)
+    def _close(self, pending: list[_Pending]) -> list[RunResult]:
+        if not pending:
+            return []
         self._settle(pending)
         health = self.cluster.health()
         return [self._finish(p, health) for p in pending]
@@ -113,11 +122,13 @@ class Runner:
             p.error = f"submitting failed: {type(exc).__name__}: {exc}"
         return p
 
-    def _wait(self, p: _Pending) -> None:
+    def _wait(self, p: _Pending, waiting_from: float) -> None:
+        """Bounded get(); the bound counts from submission, or from when the runner turned to
+        this batch if settling the previous one took longer."""
         if p.result is None:
             p.client = ClientView("TIMEOUT", elapsed=0.0)
             return
-        remaining = max(0.05, p.submitted + self.timeout - time.monotonic())
+        remaining = max(0.05, max(p.submitted, waiting_from) + self.timeout - time.monotonic())
         try:
             value = p.result.get(timeout=remaining, interval=0.05, propagate=True)
             p.client = ClientView("SUCCESS", value, elapsed=time.monotonic() - p.submitted)
