@@ -97,20 +97,25 @@ def _calls_of(events: tuple[Event, ...], node: str) -> list[Event]:
     return [e for e in events if e.kind == "start" and e.node == node]
 
 
+def _differs(check: str, node: str, verb: str, expected: list[str],
+             got: list[str]) -> list[Violation]:
+    """A violation when two equally long multisets (sorted JSON dumps) differ."""
+    if len(got) != len(expected) or got == expected:
+        return []  # a count mismatch is check_executions' to report
+    return [Violation(check, f"{node} {verb} {', '.join(got)}; expected {', '.join(expected)}",
+                      node, expected=[json.loads(x) for x in expected],
+                      observed=[json.loads(x) for x in got])]
+
+
 def check_inputs(p: Prediction, h: History) -> list[Violation]:
     """Each node received exactly the predicted arguments, in order (a body's header values)."""
     out = []
     for node, calls in p.calls.items():
         expected = sorted(_dump([c.args, c.kwargs]) for c in calls for _ in range(c.attempts)
                           if c.args is not None)
-        if not expected:
-            continue
-        got = sorted(_dump([e.args, e.kwargs]) for e in _calls_of(h.events, node))
-        if len(got) == len(expected) and got != expected:
-            out.append(Violation(
-                "inputs", f"{node} received {', '.join(got)}; expected {', '.join(expected)}",
-                node, expected=[json.loads(x) for x in expected],
-                observed=[json.loads(x) for x in got]))
+        if expected:
+            got = sorted(_dump([e.args, e.kwargs]) for e in _calls_of(h.events, node))
+            out += _differs("inputs", node, "received", expected, got)
     return out
 
 
@@ -119,16 +124,11 @@ def check_results(p: Prediction, h: History) -> list[Violation]:
     out = []
     for node, calls in p.calls.items():
         expected = sorted(_dump(c.result) for c in calls if c.result is not None)
-        if not expected:
-            continue
-        got = sorted(_dump(e.outcome) for e in h.events
-                     if e.kind == "end" and e.node == node and e.outcome
-                     and "retry" not in e.outcome)
-        if len(got) == len(expected) and got != expected:
-            out.append(Violation(
-                "results", f"{node} produced {', '.join(got)}; expected {', '.join(expected)}",
-                node, expected=[json.loads(x) for x in expected],
-                observed=[json.loads(x) for x in got]))
+        if expected:
+            got = sorted(_dump(e.outcome) for e in h.events
+                         if e.kind == "end" and e.node == node and e.outcome
+                         and "retry" not in e.outcome)
+            out += _differs("results", node, "produced", expected, got)
     return out
 
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -28,13 +27,6 @@ from chord_chaos.harness.procs import (
 from tests.harness.helpers import gone, running, wait_for
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def sup(tmp_path: Path) -> Iterator[Supervisor]:
-    supervisor = Supervisor(tmp_path / "state")
-    yield supervisor
-    supervisor.stop_all()
 
 
 def test_a_child_gets_its_own_group_and_a_full_registry_record(sup: Supervisor, tmp_path: Path) -> None:

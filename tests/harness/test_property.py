@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chord_chaos.harness.cluster import Cluster
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chord_chaos.harness.cluster import Cluster
 from chord_chaos.harness.runner import Job, Runner
 from chord_chaos.models.canvas import Workload, workload_to_json
 from chord_chaos.models.strategies import workloads

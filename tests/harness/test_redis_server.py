@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -16,13 +15,6 @@ from chord_chaos.harness.redis_server import RedisServer, ping
 from tests.harness.helpers import gone
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def sup(tmp_path: Path) -> Iterator[Supervisor]:
-    supervisor = Supervisor(tmp_path / "state")
-    yield supervisor
-    supervisor.stop_all()
 
 
 @pytest.fixture
