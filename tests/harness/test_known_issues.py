@@ -68,3 +68,12 @@ def test_chain_body_errback_matches_only_the_first_body_task_of_a_chained_chord(
     twice = Violation("executions", "ran twice", node, expected=0, observed=2)
     known, rest = match_known([ran, top, twice], p, h)
     assert [k for k, _ in known] == [issue.id] and rest == [top, twice]
+
+
+def test_known_issues_page_lists_exactly_the_register() -> None:
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "KNOWN_ISSUES.md").read_text()
+    listed = re.findall(r"^\| `([a-z0-9-]+)` \|", page, flags=re.M)
+    assert sorted(listed) == sorted(k.id for k in REGISTER)
