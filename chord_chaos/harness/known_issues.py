@@ -159,14 +159,16 @@ def _chain_body_errback_in_chain(v: Violation, p: Prediction, h: History) -> boo
             and v.observed == 1 and v.expected == 0)
 
 
-def _header_chord_errback_short(v: Violation, p: Prediction, h: History) -> bool:
-    """Redis: a chord errback that should also run for the outer ChordError runs once."""
-    if h.backend != "redis" or v.check != "executions" or not (v.node or "").endswith("link_error"):
+def _header_chord_failure_lost(v: Violation, p: Prediction, h: History) -> bool:
+    """Redis: a chord inside another chord's header failed in its own header, and the outer
+    chord was never told: its ChordError errbacks do not run and its result never resolves."""
+    if h.backend != "redis" or not any(".chord.header[" in body for body in p.chord_errors):
         return False
-    if not (isinstance(v.observed, int) and isinstance(v.expected, int) and v.observed < v.expected):
-        return False
-    return any(isinstance(n, Chord) and any(isinstance(m, Chord) for m in n.header)
-               for _, n in walk(_canvas(h)))
+    if v.check == "liveness":
+        return True
+    return (v.check == "executions" and (v.node or "").endswith("link_error")
+            and isinstance(v.observed, int) and isinstance(v.expected, int)
+            and v.observed < v.expected)
 
 
 REGISTER: tuple[KnownIssue, ...] = (
@@ -238,10 +240,11 @@ REGISTER: tuple[KnownIssue, ...] = (
     ),
     KnownIssue(
         id="redis-header-chord-error",
-        title="Redis backend: when a chord nested in a chord's header fails in its own header, "
-              "the inner body's ChordError is stored without its request, so the outer chord is "
-              "never told: its body never gets ChordError and its errback runs once instead of "
-              "twice (the database backend's chord_unlock does see it)",
+        title="Redis backend: when a chord inside a chord's header (directly or as a chain "
+              "step) fails in its own header, the inner body's ChordError is stored without its "
+              "request, so the outer chord is never told: the outer body never gets ChordError, "
+              "its errbacks do not run, and the outer result may never resolve (the database "
+              "backend's chord_unlock does see the failure)",
         link="https://github.com/celery/celery/pull/9580 (fix for #9107; its integration test "
              "asserts a single errback call)",
         celery_versions="5.7.0",
@@ -249,7 +252,7 @@ REGISTER: tuple[KnownIssue, ...] = (
                                                         "body": {"task": "tag", "args": ["b"]}}}],
                                   "body": {"task": "tag", "args": ["z"]}},
                         "link_error": {"task": "log_error"}},
-        matches=_header_chord_errback_short,
+        matches=_header_chord_failure_lost,
     ),
     KnownIssue(
         id="database-retry-state",

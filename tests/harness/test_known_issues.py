@@ -77,3 +77,24 @@ def test_known_issues_page_lists_exactly_the_register() -> None:
     page = (Path(__file__).resolve().parents[2] / "KNOWN_ISSUES.md").read_text()
     listed = re.findall(r"^\| `([a-z0-9-]+)` \|", page, flags=re.M)
     assert sorted(listed) == sorted(k.id for k in REGISTER)
+
+
+def test_redis_header_chord_failure_matches_only_on_redis_after_a_nested_header_failure() -> None:
+    issue = next(k for k in REGISTER if k.id == "redis-header-chord-error")
+    inner = {"chord": {"header": [{"task": "fail"}], "body": {"task": "tag", "args": ["b"]}}}
+    canvas = {"chord": {"header": [{"chain": [inner]}], "body": {"task": "tag", "args": ["z"]}}}
+    p = predict(parse_workload(canvas))
+    hang = Violation("liveness", "did not resolve")
+    on_redis = _history(canvas, ClientView("TIMEOUT"))
+    known, rest = match_known([hang], p, on_redis)
+    assert [k for k, _ in known] == [issue.id] and not rest
+    w = parse_workload(canvas)
+    on_db = History("r", workload_to_json(w), "database", ClientView("TIMEOUT"), (), 5.0)
+    known, rest = match_known([hang], p, on_db)
+    assert not known and rest == [hang]
+    healthy = {"chord": {"header": [{"chord": {"header": [{"task": "tag", "args": ["a"]}],
+                                               "body": {"task": "tag", "args": ["b"]}}}],
+                         "body": {"task": "tag", "args": ["z"]}}}
+    known, rest = match_known([hang], predict(parse_workload(healthy)),
+                              _history(healthy, ClientView("TIMEOUT")))
+    assert not known
