@@ -36,6 +36,7 @@ from chord_chaos.models.canvas import (
     Task,
     Workload,
     task_ids,
+    walk,
 )
 from chord_chaos.models.ops import NEW_STYLE_ERRBACKS, OPS, arity_error
 
@@ -545,8 +546,6 @@ def _check_callbacks(c: Task | Chord, path: str, w: Workload) -> None:
 
 
 def _descendants(items: tuple[Canvas, ...], path: str) -> list[tuple[str, Canvas]]:
-    from chord_chaos.models.canvas import walk
-
     out: list[tuple[str, Canvas]] = []
     for i, item in enumerate(items):
         out.extend(walk(item, f"{path}[{i}]"))
