@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from chord_chaos.harness.cluster import Cluster
 from chord_chaos.harness.compile import compile_workload
 from chord_chaos.harness.runner import Job, Runner
-from chord_chaos.models.canvas import Task, Workload, size, walk
+from chord_chaos.models.canvas import Workload, size, uses_op
 from chord_chaos.models.strategies import workloads
 
 
@@ -32,8 +32,7 @@ def sample(n: int, max_leaves: int = 10, seed_value: int = 1) -> list[Workload]:
               suppress_health_check=list(HealthCheck))
     @given(workloads(max_leaves=max_leaves, callbacks=False, failures=False))
     def collect(w: Workload) -> None:
-        retries = any(isinstance(c, Task) and c.op == "retry" for _, c in walk(w.canvas))
-        if len(drawn) < n and size(w.canvas) <= max_leaves and not retries:
+        if len(drawn) < n and size(w.canvas) <= max_leaves and not uses_op(w.canvas, "retry"):
             drawn.append(w)
 
     collect()

@@ -24,8 +24,10 @@ from chord_chaos.models.canvas import (
     Chord,
     Group,
     Task,
+    children,
     parse_workload,
     task_ids,
+    uses_op,
     walk,
 )
 from chord_chaos.models.semantics import Prediction, as_group, chain_steps, result_is_group
@@ -90,7 +92,7 @@ def _has_nested_group(canvas: Canvas) -> bool:
     """A multi-member group (or a chain that folds to one) directly in a group or chord header."""
     for path, node in walk(canvas):
         if isinstance(node, Group):
-            members = [(f"{path}.group[{i}]", m) for i, m in enumerate(node.items)]
+            members = list(children(node, path))
         elif isinstance(node, Chord):
             members = [(f"{path}.chord.header[{i}]", m) for i, m in enumerate(node.header)]
         else:
@@ -110,9 +112,7 @@ def _nested_group_reordered(v: Violation, p: Prediction, h: History) -> bool:
 
 def _retry_state_overwrites_success(v: Violation, p: Prediction, h: History) -> bool:
     """get() hangs although the ledger shows every predicted execution, and a task retried."""
-    if v.check != "liveness" or not any(
-        isinstance(n, Task) and n.op == "retry" for _, n in walk(_canvas(h))
-    ):
+    if v.check != "liveness" or not uses_op(_canvas(h), "retry"):
         return False
     return executions_by_node(h.events) == {n: k for n, k in p.executions.items() if k}
 
@@ -137,9 +137,7 @@ def _group_body_continuation_duplicated(v: Violation, p: Prediction, h: History)
 def _database_retry_state_unreadable(v: Violation, p: Prediction, h: History) -> bool:
     """The ValueError reaches get() directly, or kills chord_unlock (which reads the retrying
     header task's state), so the body and its errbacks never run and the result never resolves."""
-    if h.backend != "database" or not any(
-        isinstance(n, Task) and n.op == "retry" for _, n in walk(_canvas(h))
-    ):
+    if h.backend != "database" or not uses_op(_canvas(h), "retry"):
         return False
     if v.check == "outcome":  # raised as is, or wrapped by chord_unlock in ChordError
         return "dictionary update sequence" in h.client.message

@@ -294,5 +294,10 @@ def task_ids(canvas: Canvas) -> list[str]:
     return [p for p, c in walk(canvas) if isinstance(c, Task)]
 
 
+def uses_op(canvas: Canvas, op: str) -> bool:
+    """Whether any task of the canvas (callbacks included) runs ``op``."""
+    return any(isinstance(c, Task) and c.op == op for _, c in walk(canvas))
+
+
 def size(canvas: Canvas) -> int:
     return len(task_ids(canvas))

@@ -35,6 +35,7 @@ from chord_chaos.models.canvas import (
     Json,
     Task,
     Workload,
+    children,
     task_ids,
     walk,
 )
@@ -147,8 +148,7 @@ def as_group(path: str, c: Canvas | _ChordStep) -> tuple[str, Group] | None:
 def _unrolled_members(path: str, g: Group) -> list[tuple[str, Canvas]]:
     """The members ``group._prepared`` yields: nested groups flattened, recursively."""
     out: list[tuple[str, Canvas]] = []
-    for i, m in enumerate(g.items):
-        p = f"{path}.group[{i}]"
+    for p, m in children(g, path):
         inner = as_group(p, m)
         out.extend(_unrolled_members(*inner) if inner else [(p, m)])
     return out
@@ -259,7 +259,7 @@ class _Evaluator:
         grouped = as_group(path, c)
         if grouped is not None:
             gpath, g = grouped
-            members = [(f"{gpath}.group[{i}]", m) for i, m in enumerate(g.items)]
+            members = list(children(g, gpath))
             return self._group(members, pargs, pkwargs, errbacks)
         if isinstance(c, Chain):
             return self._chain(chain_steps(path, c), pargs, pkwargs, errbacks)
@@ -434,7 +434,7 @@ def _upgrade_groups(
     for path, step in reversed(steps):
         if isinstance(step, Group) and out:
             next_path, next_step = out.pop()
-            members = [(f"{path}.group[{i}]", m) for i, m in enumerate(step.items)]
+            members = list(children(step, path))
             out.append((path, _ChordStep(members, (next_path, next_step))))
         else:
             out.append((path, step))
@@ -447,11 +447,10 @@ def _body_errbacks(
     """Errbacks ``chord_error_from_stack`` calls with ChordError: those on the body task."""
     if isinstance(body, Chain):  # a chain body keeps linked errbacks in its own options
         return linked
-    grouped = as_group(body_path, body) if not isinstance(body, _ChordStep) else None
-    if grouped is not None:  # _handle_group_chord_error: each member's _result_errbacks
-        out = [e for i, m in enumerate(grouped[1].items)
-               for e in _result_errbacks(f"{grouped[0]}.group[{i}]", m, linked)]
-        return tuple(_Errback(e.path, e.task, e.immutable, unchecked=True) for e in out)
+    if not isinstance(body, _ChordStep) and as_group(body_path, body) is not None:
+        # _handle_group_chord_error: each member's _result_errbacks, with the original exception
+        return tuple(_Errback(e.path, e.task, e.immutable, unchecked=True)
+                     for e in _result_errbacks(body_path, body, linked))
     if not isinstance(body, Task):
         return ()
     own = (_Errback(f"{body_path}.link_error", body.link_error),) if body.link_error else ()
@@ -468,8 +467,8 @@ def _result_errbacks(
         return own + list(linked)
     grouped = as_group(path, c)
     if grouped is not None:
-        return [e for i, m in enumerate(grouped[1].items)
-                for e in _result_errbacks(f"{grouped[0]}.group[{i}]", m, linked)]
+        return [e for p, m in children(grouped[1], grouped[0])
+                for e in _result_errbacks(p, m, linked)]
     if isinstance(c, Chord):
         mine = (_Errback(f"{path}.link_error", c.link_error),) if c.link_error else ()
         return _result_errbacks(f"{path}.chord.body", c.body, mine + linked)
