@@ -169,6 +169,15 @@ def _header_chord_failure_lost(v: Violation, p: Prediction, h: History) -> bool:
             and v.observed < v.expected)
 
 
+def _chord_body_chord_error_lost(v: Violation, p: Prediction, h: History) -> bool:
+    """Redis: a chord whose body is a chord failed in its header; a GroupResult awaiting it
+    never resolves, because the ChordError is stored under the body chord's own id."""
+    if h.backend != "redis" or v.check != "liveness":
+        return False
+    nodes = dict(walk(_canvas(h)))
+    return any(isinstance(nodes.get(body), Chord) for body in p.chord_errors)
+
+
 REGISTER: tuple[KnownIssue, ...] = (
     KnownIssue(
         id="celery-4004",
@@ -251,6 +260,18 @@ REGISTER: tuple[KnownIssue, ...] = (
                                   "body": {"task": "tag", "args": ["z"]}},
                         "link_error": {"task": "log_error"}},
         matches=_header_chord_failure_lost,
+    ),
+    KnownIssue(
+        id="redis-chord-body-chord-error",
+        title="Redis backend: when a chord whose body is itself a chord fails in its header, "
+              "a group awaiting it never resolves (a top-level get() still raises, through the "
+              "header); the database backend resolves it",
+        link="no Celery issue found (searched the tracker for chord body chord error)",
+        celery_versions="5.7.0",
+        minimal_canvas={"group": [{"chord": {
+            "header": [{"task": "fail"}],
+            "body": {"chord": {"header": [], "body": {"task": "tag", "args": ["b"]}}}}}]},
+        matches=_chord_body_chord_error_lost,
     ),
     KnownIssue(
         id="database-retry-state",

@@ -98,3 +98,18 @@ def test_redis_header_chord_failure_matches_only_on_redis_after_a_nested_header_
     known, rest = match_known([hang], predict(parse_workload(healthy)),
                               _history(healthy, ClientView("TIMEOUT")))
     assert not known
+
+
+def test_chord_body_chord_error_matches_a_hang_on_redis_only() -> None:
+    issue = next(k for k in REGISTER if k.id == "redis-chord-body-chord-error")
+    w = parse_workload(issue.minimal_canvas)
+    p = predict(w)
+    hang = Violation("liveness", "did not resolve")
+    known, _ = match_known([hang], p, _history(issue.minimal_canvas, ClientView("TIMEOUT")))
+    assert [k for k, _ in known] == [issue.id]
+    on_db = History("r", workload_to_json(w), "database", ClientView("TIMEOUT"), (), 5.0)
+    assert match_known([hang], p, on_db) == ([], [hang])
+    task_body = {"group": [{"chord": {"header": [{"task": "fail"}], "body": {"task": "tag"}}}]}
+    known, _ = match_known([hang], predict(parse_workload(task_body)),
+                           _history(task_body, ClientView("TIMEOUT")))
+    assert not known
