@@ -1,4 +1,4 @@
-"""``chord-chaos``: predict, run and analyze canvases.
+"""``chord-chaos``: predict, run and analyze canvases; chaos campaigns over scenarios.
 
 Exit codes: 0 all passed, 1 a violation, 2 a usage or infrastructure error (one line on
 stderr saying what to do), 3 a verdict of unknown (the harness itself failed).
@@ -7,13 +7,16 @@ stderr saying what to do), 3 a verdict of unknown (the harness itself failed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from chord_chaos.models.canvas import CanvasError, Workload, loads_workload, parse_workload
+from chord_chaos.models.faults import NO_FAULTS, FaultPlan, PlanError, loads_plan
+from chord_chaos.models.guarantees import DEFAULT_DELIVERY, DELIVERIES
 from chord_chaos.models.semantics import predict
 
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
@@ -45,19 +48,86 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def load_plan(path: str) -> FaultPlan:
+    try:
+        return loads_plan(Path(path).read_text(encoding="utf-8"), source=path)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file; give the path of a fault plan JSON file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read ({exc.__class__.__name__}); give a fault plan JSON "
+                         "file") from None
+    except PlanError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from chord_chaos.harness.cluster import Cluster
-    from chord_chaos.harness.runner import Job, Runner
+    from chord_chaos.harness.runner import Job, Runner, RunResult
 
     jobs = [Job(f, load_file(f)) for f in args.files]  # all input checked before any start
+    plan = load_plan(args.faults) if args.faults else None
+    delivery = args.delivery or (DEFAULT_DELIVERY if plan else None)
     worst = EXIT_OK
-    with Cluster(backend=args.backend, nodes=args.nodes, concurrency=args.concurrency,
-                 database_url=args.database_url) as cluster:
-        runner = Runner(cluster, Path(args.report_dir), timeout=args.timeout)
-        for result in runner.run(jobs):
+    with contextlib.ExitStack() as stack:
+        cluster = Cluster(backend=args.backend, nodes=args.nodes, concurrency=args.concurrency,
+                          database_url=args.database_url, delivery=delivery)
+        stack.callback(cluster.close)
+        cluster.start()
+        results: Iterable[RunResult]
+        if delivery is None:
+            results = Runner(cluster, Path(args.report_dir), timeout=args.timeout).run(jobs)
+        else:
+            from chord_chaos.harness.chaos_runner import ChaosRunner
+
+            chaos = ChaosRunner(cluster, Path(args.report_dir))
+            stack.callback(chaos.close)  # ends the nemesis thread (its restarted workers die with it)
+            results = (chaos.run(job, plan or NO_FAULTS) for job in jobs)
+        for result in results:
             print(json.dumps(result.to_json(), default=repr), flush=True)
             worst = max(worst, _exit_for(result.verdict.verdict))
     return worst
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    from chord_chaos.scenarios.registry import registry
+
+    known = registry()
+    width = max(map(len, known))
+    for s in known.values():
+        print(f"{s.name:<{width}}  {s.delivery:<16} {'/'.join(s.backends):<14} {s.summary}")
+    return EXIT_OK
+
+
+def _cmd_chaos(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from chord_chaos.harness.campaign import Campaign
+    from chord_chaos.progress import Progress, table
+    from chord_chaos.scenarios.registry import ScenarioError, select
+
+    try:
+        pairs = select(args.scenario, args.backend)
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from None
+    if args.budget <= 0:
+        raise UsageError(f"--budget must be a positive number of seconds, got {args.budget:g}")
+    report_dir = Path(args.report_dir)
+    with Progress(args.budget) as progress:
+        campaign = Campaign(pairs, args.budget, args.seed, report_dir, on_run=progress.on_run)
+        summary = campaign.run()
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # a CI log: no terminal to size the table by
+    console.print(table(campaign.tallies, f"chord-chaos campaign, seed {args.seed}, "
+                                             f"{summary['elapsed']:.0f} s"))
+    for failure in summary["failures"]:
+        print(f"{failure['verdict'].upper()} {failure['scenario']}/{failure['backend']}: "
+              f"{'; '.join(failure['messages'])[:300]}\n  replay: {failure.get('replay', '-')}")
+    print(f"summary: {summary['path']}")
+    totals = summary["totals"]
+    if totals.get("violations"):
+        return EXIT_VIOLATION
+    return EXIT_UNKNOWN if totals.get("unknown") else EXIT_OK
 
 
 def _exit_for(verdict: str) -> int:
@@ -103,7 +173,26 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--database-url", default=None,
                    help="SQLAlchemy URL for --backend database (default: an SQLite file)")
     r.add_argument("--report-dir", default="reports", help="where histories go (default reports/)")
+    r.add_argument("--faults", metavar="PLAN", default=None,
+                   help="a fault plan JSON file to apply to each run (a chaos cluster with Toxiproxy)")
+    r.add_argument("--delivery", choices=list(DELIVERIES), default=None,
+                   help=f"delivery configuration of a chaos cluster (default {DEFAULT_DELIVERY} "
+                        "with --faults; without both, a plain cluster)")
     r.set_defaults(func=_cmd_run)
+
+    c = sub.add_parser("chaos", help="run a chaos campaign over scenarios within a time budget")
+    c.add_argument("--budget", type=float, default=600.0, help="seconds (default 600)")
+    c.add_argument("--scenario", action="append", default=None, metavar="NAME",
+                   help="a scenario to run (repeatable; default all, see 'chord-chaos scenarios')")
+    c.add_argument("--backend", action="append", default=None, metavar="NAME",
+                   help="redis or database (repeatable; default each scenario's own)")
+    c.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
+    c.add_argument("--report-dir", default="reports", help="histories, cases and summary.json "
+                                                           "(default reports/)")
+    c.set_defaults(func=_cmd_chaos)
+
+    s = sub.add_parser("scenarios", help="list the chaos scenarios, one line each")
+    s.set_defaults(func=_cmd_scenarios)
 
     a = sub.add_parser("analyze", help="re-check a saved history without a cluster")
     a.add_argument("file")

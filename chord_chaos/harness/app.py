@@ -16,6 +16,7 @@ from typing import Any
 from celery import Celery, Task
 
 from chord_chaos.harness import ledger
+from chord_chaos.models.guarantees import DELIVERIES
 from chord_chaos.models.ops import OPS
 
 # Settings that keep runs fast without changing semantics; each is documented in README.md.
@@ -43,8 +44,12 @@ def _sqlite_wal() -> None:
             cur.close()
 
 
-def make_app(broker_url: str | None = None, backend_url: str | None = None) -> Celery:
+def make_app(broker_url: str | None = None, backend_url: str | None = None,
+             delivery: str | None = None) -> Celery:
+    """``delivery`` (or CC_DELIVERY) names a configuration of ``models/guarantees.py``; without
+    one, Celery's defaults apply and the broker transport is not tuned for worker kills."""
     backend_url = backend_url or os.environ.get("CC_BACKEND_URL", "redis://127.0.0.1:6379/1")
+    delivery = delivery or os.environ.get("CC_DELIVERY") or None
     if backend_url.startswith("db+sqlite"):
         _sqlite_wal()
     app = Celery("chord_chaos")
@@ -59,6 +64,8 @@ def make_app(broker_url: str | None = None, backend_url: str | None = None) -> C
         database_engine_options={"connect_args": {"timeout": 30}},
         **SPEED_SETTINGS,
     )
+    if delivery is not None:
+        app.conf.update(DELIVERIES[delivery].celery_settings())
     _register(app)
     return app
 

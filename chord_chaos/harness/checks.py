@@ -29,7 +29,7 @@ class Violation:
         return {"check": self.check, "node": self.node, "message": self.message}
 
 
-def _dump(value: Any) -> str:
+def dump_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=repr)
 
 
@@ -48,14 +48,14 @@ def check_outcome(p: Prediction, h: History) -> list[Violation]:
     if p.status == "SUCCESS":
         if c.status != "SUCCESS":
             return [Violation("outcome", f"get() raised {c.error} ({c.message}); "
-                                         f"expected the value {_dump(p.value)}")]
-        if _dump(c.value) != _dump(p.value):
-            return [Violation("outcome", f"get() returned {_dump(c.value)}; "
-                                         f"expected {_dump(p.value)}",
+                                         f"expected the value {dump_json(p.value)}")]
+        if dump_json(c.value) != dump_json(p.value):
+            return [Violation("outcome", f"get() returned {dump_json(c.value)}; "
+                                         f"expected {dump_json(p.value)}",
                               expected=p.value, observed=c.value)]
         return []
     if c.status == "SUCCESS":
-        return [Violation("outcome", f"get() returned {_dump(c.value)}; expected it to raise "
+        return [Violation("outcome", f"get() returned {dump_json(c.value)}; expected it to raise "
                                      f"{' or '.join(p.errors)}")]
     if c.error not in p.errors:
         return [Violation("outcome", f"get() raised {c.error} ({c.message}); expected "
@@ -111,10 +111,10 @@ def check_inputs(p: Prediction, h: History) -> list[Violation]:
     """Each node received exactly the predicted arguments, in order (a body's header values)."""
     out = []
     for node, calls in p.calls.items():
-        expected = sorted(_dump([c.args, c.kwargs]) for c in calls for _ in range(c.attempts)
+        expected = sorted(dump_json([c.args, c.kwargs]) for c in calls for _ in range(c.attempts)
                           if c.args is not None)
         if expected:
-            got = sorted(_dump([e.args, e.kwargs]) for e in _calls_of(h.events, node))
+            got = sorted(dump_json([e.args, e.kwargs]) for e in _calls_of(h.events, node))
             out += _differs("inputs", node, "received", expected, got)
     return out
 
@@ -123,9 +123,9 @@ def check_results(p: Prediction, h: History) -> list[Violation]:
     """Each node's final attempt returned the predicted value or raised the predicted class."""
     out = []
     for node, calls in p.calls.items():
-        expected = sorted(_dump(c.result) for c in calls if c.result is not None)
+        expected = sorted(dump_json(c.result) for c in calls if c.result is not None)
         if expected:
-            got = sorted(_dump(e.outcome) for e in h.events
+            got = sorted(dump_json(e.outcome) for e in h.events
                          if e.kind == "end" and e.node == node and e.outcome
                          and "retry" not in e.outcome)
             out += _differs("results", node, "produced", expected, got)

@@ -6,6 +6,11 @@ own. Start-up reaps what a killed run left, spawns every worker before waiting f
 start is one worker's boot, not the sum), and on any failure stops what it already started and
 raises a one-line HarnessError. ``close()`` (or leaving the ``with`` block, however it is left)
 stops everything started.
+
+A chaos cluster (``delivery=`` given) also runs a Toxiproxy server and routes every link through
+its own proxy: ``wN.broker`` and ``wN.backend`` for each worker, ``client.broker`` and
+``client.backend`` for the client, so a fault can hit one worker's broker link or every backend
+link. The harness's own control path (pinging workers after a restart) goes around the proxies.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from celery import Celery
 from chord_chaos.harness.app import make_app
 from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.procs import Supervisor, default_state_dir
-from chord_chaos.harness.redis_server import RedisServer
+from chord_chaos.harness.redis_server import RedisServer, flush
+from chord_chaos.harness.toxiproxy import Link, ToxiproxyClient, ToxiproxyServer
 from chord_chaos.harness.workers import READY_TIMEOUT, WorkerNode, wait_ready
+from chord_chaos.models.guarantees import DELIVERIES
 
 BACKENDS = ("redis", "database")
 WORKER_GRACE = 5.0  # warm shutdown of idle workers takes about a second
@@ -34,9 +41,13 @@ class Cluster:
 
     def __init__(self, backend: str = "redis", nodes: int = 2, concurrency: int = 2,
                  database_url: str | None = None, run_dir: Path | None = None,
-                 state_dir: Path | None = None, ready_timeout: float = READY_TIMEOUT) -> None:
+                 state_dir: Path | None = None, ready_timeout: float = READY_TIMEOUT,
+                 delivery: str | None = None) -> None:
         if backend not in BACKENDS:
             raise HarnessError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+        if delivery is not None and delivery not in DELIVERIES:
+            raise HarnessError(f"unknown delivery configuration {delivery!r}; use one of "
+                               f"{', '.join(DELIVERIES)}")
         for field, value in (("nodes", nodes), ("concurrency", concurrency)):
             if not isinstance(value, int) or value < 1:
                 raise HarnessError(f"{field} must be an integer of at least 1, got {value!r}")
@@ -55,7 +66,12 @@ class Cluster:
         self.broker: RedisServer | None = None
         self.backend_redis: RedisServer | None = None
         self.workers: list[WorkerNode] = []
+        self.delivery = delivery
+        self.toxiproxy: ToxiproxyServer | None = None
+        self.proxies: ToxiproxyClient | None = None
+        self.links: dict[str, Link] = {}
         self.app: Celery = Celery("chord_chaos-not-started", set_as_current=False)
+        self.control_app: Celery = self.app  # direct links, for the harness's own pings
         self.broker_url = ""
         self.backend_url = ""
         self.started_in = 0.0
@@ -99,13 +115,82 @@ class Cluster:
             self.backend_url = self.backend_redis.url(0)
         else:
             self.backend_url = self.database_url or f"db+sqlite:///{self.run_dir / 'results.sqlite'}"
-        env = {"CC_BROKER_URL": self.broker_url, "CC_BACKEND_URL": self.backend_url,
-               "CC_LEDGER_DIR": str(self.ledger_dir)}
+        if self.delivery is not None:
+            self.toxiproxy = ToxiproxyServer(self.supervisor, self.run_dir).start()
+            self.proxies = self.toxiproxy.client()
+        env = {"CC_LEDGER_DIR": str(self.ledger_dir)}
+        if self.delivery is not None:
+            env["CC_DELIVERY"] = self.delivery
         # Spawned from this thread on purpose: PDEATHSIG fires when the spawning thread ends.
-        self.workers = [WorkerNode(self.supervisor, f"w{i}", env, self.concurrency, self.run_dir).start()
+        self.workers = [WorkerNode(self.supervisor, f"w{i}", {**env, **self._urls(f"w{i}")},
+                                   self.concurrency, self.run_dir).start()
                         for i in range(self.nodes)]
-        self.app = make_app(self.broker_url, self.backend_url)  # built while the workers boot
-        wait_ready(self.app, self.workers, self.ready_timeout)
+        client = self._urls("client")  # built while the workers boot
+        self.app = make_app(client["CC_BROKER_URL"], client["CC_BACKEND_URL"], self.delivery)
+        self.control_app = (self.app if self.delivery is None
+                            else make_app(self.broker_url, self.backend_url, self.delivery))
+        wait_ready(self.control_app, self.workers, self.ready_timeout)
+
+    def _urls(self, who: str) -> dict[str, str]:
+        """Broker and backend URLs for ``who`` (a worker name or ``client``): its own proxies."""
+        urls = {"CC_BROKER_URL": self.broker_url, "CC_BACKEND_URL": self.backend_url}
+        if self.proxies is None:
+            return urls
+        assert self.broker is not None
+        link = self.links[f"{who}.broker"] = self.proxies.create_proxy(f"{who}.broker", self.broker.port or 0)
+        urls["CC_BROKER_URL"] = link.url(0)
+        if self.backend_redis is not None:
+            link = self.links[f"{who}.backend"] = self.proxies.create_proxy(
+                f"{who}.backend", self.backend_redis.port or 0)
+            urls["CC_BACKEND_URL"] = link.url(0)
+        return urls
+
+    def worker(self, name: str) -> WorkerNode:
+        for w in self.workers:
+            if w.name == name:
+                return w
+        raise HarnessError(f"no worker {name!r} in this cluster; it has "
+                           f"{', '.join(w.name for w in self.workers)}")
+
+    def redis(self, role: str) -> RedisServer:
+        server = {"broker": self.broker, "backend": self.backend_redis}.get(role)
+        if server is None:
+            raise HarnessError(f"no redis-server {role!r} in this cluster (backend {self.backend})")
+        return server
+
+    def restart_worker(self, name: str, grace: float = WORKER_GRACE) -> None:
+        """Stop the node if it still runs, start it again under the same name, wait for a ping."""
+        self.worker(name).restart(self.control_app, grace=grace, timeout=self.ready_timeout)
+
+    def reset(self, full: bool) -> None:
+        """Between chaos runs: heal the network; with ``full``, also restart every worker and
+        empty both Redis servers, so nothing a fault left (a wedged connection, a message
+        restored late, a half-joined chord) reaches the next run. The client app is rebuilt."""
+        if self.proxies is not None:
+            self.proxies.reset()
+        if not full:
+            return
+        assert self.supervisor is not None
+        for server in (self.broker, self.backend_redis):
+            if server is not None:
+                if not server.alive():
+                    server.restart()
+                server.resume()  # a paused server the nemesis could not resume
+        # Idle or wedged, they need no warm shutdown: the queues are emptied next anyway.
+        self.supervisor.stop_many([w.proc for w in self.workers if w.proc is not None], grace=0.0)
+        for w in self.workers:
+            w.proc = None
+        for server in (self.broker, self.backend_redis):
+            if server is not None and server.port is not None:
+                flush(server.port)
+        for w in self.workers:
+            w.start()
+        self.app.close()
+        client = {"CC_BROKER_URL": self.links["client.broker"].url(0) if self.links else self.broker_url,
+                  "CC_BACKEND_URL": self.links["client.backend"].url(0)
+                  if "client.backend" in self.links else self.backend_url}
+        self.app = make_app(client["CC_BROKER_URL"], client["CC_BACKEND_URL"], self.delivery)
+        wait_ready(self.control_app, self.workers, self.ready_timeout)
 
     def health(self) -> list[str]:
         """The harness's own processes that died: a run that saw this is ``unknown``."""
@@ -113,6 +198,8 @@ class Cluster:
         for server in (self.broker, self.backend_redis):
             if server is not None and not server.alive():
                 problems.append(f"redis-server ({server.role}) is not running")
+        if self.toxiproxy is not None and not self.toxiproxy.alive():
+            problems.append("toxiproxy-server is not running")
         return problems
 
     def close(self) -> None:
@@ -122,6 +209,8 @@ class Cluster:
         gc.collect()
         try:
             self.app.close()
+            if self.control_app is not self.app:
+                self.control_app.close()
         finally:
             if self.supervisor is not None:
                 procs = [w.proc for w in self.workers if w.proc is not None]

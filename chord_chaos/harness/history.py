@@ -44,12 +44,22 @@ class History:
     timeout: float
     harness_errors: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    delivery: str = "acks-early"
+    faults: dict[str, Any] = field(default_factory=lambda: {"faults": []})  # the plan's JSON
+    nemesis: tuple[dict[str, Any], ...] = ()  # what the nemesis did, and when
+    client_errors: tuple[str, ...] = ()  # errors get() raised and retried during the faults
+
+    @property
+    def faulted(self) -> bool:
+        return bool(self.faults.get("faults"))
 
     def to_json(self) -> dict[str, Any]:
         return {
             "run": self.run, "workload": self.workload, "backend": self.backend,
             "client": self.client.to_json(), "timeout": self.timeout,
             "harness_errors": list(self.harness_errors), "meta": self.meta,
+            "delivery": self.delivery, "faults": self.faults, "nemesis": list(self.nemesis),
+            "client_errors": list(self.client_errors),
             "events": [e.to_json() for e in self.events],
         }
 
@@ -60,7 +70,9 @@ class History:
             client=ClientView.from_json(obj["client"]),
             events=tuple(Event.from_json(e) for e in obj["events"]),
             timeout=float(obj["timeout"]), harness_errors=tuple(obj.get("harness_errors", [])),
-            meta=dict(obj.get("meta", {})),
+            meta=dict(obj.get("meta", {})), delivery=str(obj.get("delivery", "acks-early")),
+            faults=dict(obj.get("faults") or {"faults": []}),
+            nemesis=tuple(obj.get("nemesis", ())), client_errors=tuple(obj.get("client_errors", ())),
         )
 
     def save(self, directory: Path) -> Path:

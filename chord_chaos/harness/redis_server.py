@@ -44,6 +44,18 @@ def ping(port: int, timeout: float = 0.5) -> bool:
         client.close()
 
 
+def flush(port: int, timeout: float = 2.0) -> None:
+    """FLUSHALL: every key of every database gone (between chaos runs)."""
+    client = redis.Redis(host=HOST, port=port, socket_timeout=timeout,
+                         socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+    try:
+        client.flushall()
+    except (redis.RedisError, OSError) as exc:
+        raise HarnessError(f"FLUSHALL on {HOST}:{port} failed: {exc}") from exc
+    finally:
+        client.close()
+
+
 class RedisServer:
     """One redis-server process: start, stop, kill, restart on the same port, pause, resume."""
 

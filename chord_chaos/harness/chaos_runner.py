@@ -1,0 +1,186 @@
+"""One canvas under one fault plan, on a chaos cluster, with Maelstrom's fixed phases.
+
+submit -> faults (the nemesis, stepped from this thread) -> heal everything -> recovery
+window (``get()`` may still resolve) -> settle the ledger -> History on disk -> check ->
+reset the cluster for the next run. The client retries ``get()`` through connection errors
+(they are the faults', recorded in the history), so a fault on the client's own links is seen
+by the client but does not end its wait.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import redis
+from celery.exceptions import TimeoutError as CeleryTimeout
+from kombu.exceptions import OperationalError
+
+from chord_chaos.harness.checker import check
+from chord_chaos.harness.compile import compile_workload
+from chord_chaos.harness.history import ClientView, History
+from chord_chaos.harness.ledger import LedgerTail
+from chord_chaos.harness.nemesis import FaultableCluster, Nemesis
+from chord_chaos.harness.runner import POLL_INTERVAL, Job, RunnableCluster, RunResult, _complete
+from chord_chaos.models.canvas import workload_to_json
+from chord_chaos.models.faults import SLOW, FaultPlan
+from chord_chaos.models.guarantees import VISIBILITY_TIMEOUT
+from chord_chaos.models.semantics import Prediction, predict
+
+RECOVERY = VISIBILITY_TIMEOUT + 5.0  # a killed worker's message comes back after the visibility timeout
+ANCHOR_WAIT = 20.0  # an anchored fault whose anchor has not happened by then is skipped
+SETTLE = 3.0
+MAX_HEAL = 60.0  # restarting every faulted process, each bounded by its own ready timeout
+GET_SLICE = 0.5  # get() waits in slices so that a connection error is retried promptly
+CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError, OSError)
+
+
+class ChaosCluster(RunnableCluster, FaultableCluster, Protocol):
+    delivery: str | None
+
+    def reset(self, full: bool) -> None:
+        """Heal the network; with ``full``, restart every worker and empty both Redis servers."""
+        ...
+
+
+@dataclass
+class _Client:
+    """The client's wait for one result. It runs in the main thread: Celery's Redis result
+    consumer does not deliver a GroupResult to a ``get()`` called from another thread."""
+
+    result: Any
+    t0: float
+    deadline: float
+    view: ClientView | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def wait(self, faults: Future[None], recovery: float) -> None:
+        """Wait in slices: retry connection errors, and start the recovery window once the
+        fault phase (healing included) is over."""
+        healed = False
+        while True:
+            if not healed and faults.done():
+                healed = True
+                self.deadline = time.monotonic() + recovery
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.view = ClientView("TIMEOUT", elapsed=time.monotonic() - self.t0)
+                return
+            try:
+                value = self.result.get(timeout=min(remaining, GET_SLICE), interval=0.05, propagate=True)
+                self.view = ClientView("SUCCESS", value, elapsed=time.monotonic() - self.t0)
+                return
+            except CeleryTimeout:
+                continue
+            except CONNECTION_ERRORS as exc:
+                if self._stored_failure():
+                    self._failed(exc)
+                    return
+                self.errors.append(f"{time.monotonic() - self.t0:.3f}s {type(exc).__name__}: "
+                                   f"{str(exc)[:120]}")
+                time.sleep(0.1)
+            except Exception as exc:
+                self._failed(exc)
+                return
+
+    def _stored_failure(self) -> bool:
+        """A connection error class can also be the task's own stored failure."""
+        try:
+            return bool(self.result.state == "FAILURE")
+        except Exception:
+            return False
+
+    def _failed(self, exc: BaseException) -> None:
+        self.view = ClientView("FAILURE", error=type(exc).__name__, message=str(exc)[:300],
+                               elapsed=time.monotonic() - self.t0)
+
+
+class ChaosRunner:
+    """Runs cases one at a time; ``close()`` it after closing the cluster.
+
+    The nemesis runs in one long-lived thread of the runner's own: a worker or redis-server it
+    restarts carries PR_SET_PDEATHSIG, which fires when the thread that spawned it ends, so
+    that thread must outlive every run (it ends at ``close()``).
+    """
+
+    def __init__(self, cluster: ChaosCluster, out_dir: Path, recovery: float = RECOVERY,
+                 settle: float = SETTLE) -> None:
+        self.cluster = cluster
+        self.out_dir = out_dir
+        self.recovery = recovery
+        self.settle = settle
+        self.tail = LedgerTail(cluster.ledger_dir)
+        self.nemesis_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nemesis")
+
+    def close(self) -> None:
+        self.nemesis_thread.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, job: Job, plan: FaultPlan) -> RunResult:
+        prediction = predict(job.workload)
+        run = uuid.uuid4().hex[:12]
+        t0 = time.monotonic()
+        nemesis = Nemesis(self.cluster, plan, t0)
+        harness_errors: list[str] = []
+        client = _Client(None, t0, t0 + plan.window + ANCHOR_WAIT + self.recovery + MAX_HEAL)
+        try:
+            sig = compile_workload(self.cluster.app, job.workload, run)
+            client.result = sig.apply_async(args=job.workload.args, kwargs=job.workload.kwargs)
+        except Exception as exc:  # nothing is faulted yet: the harness could not submit
+            harness_errors.append(f"submitting failed: {type(exc).__name__}: {exc}")
+        client_done = threading.Event()
+        faults = self.nemesis_thread.submit(self._fault_phase, nemesis, run, client_done,
+                                            t0 + plan.window + ANCHOR_WAIT)
+        if client.result is not None:
+            client.wait(faults, self.recovery)
+        client_done.set()
+        try:
+            faults.result(timeout=plan.window + ANCHOR_WAIT + MAX_HEAL)
+        except FutureTimeout:
+            harness_errors.append("the nemesis did not finish healing in time")
+        view = client.view or ClientView("TIMEOUT", elapsed=time.monotonic() - t0)
+        self._settle(prediction, run)
+        harness_errors += self.cluster.health() + nemesis.errors
+        history = History(
+            run=run, workload=workload_to_json(job.workload), backend=self.cluster.backend,
+            client=view, events=self.tail.events(run),
+            timeout=round(client.deadline - t0, 3), harness_errors=tuple(harness_errors),
+            meta={"label": job.label}, delivery=self.cluster.delivery or "acks-early",
+            faults=plan.to_json(), nemesis=tuple(nemesis.records()),
+            client_errors=tuple(client.errors),
+        )
+        self.tail.forget(run)
+        path = history.save(self.out_dir / "histories")  # on disk before any check runs
+        verdict = check(prediction, history)
+        self.cluster.reset(full=bool(harness_errors) or any(c != SLOW for c in plan.classes))
+        return RunResult(job, prediction, history, verdict, path)
+
+    def _fault_phase(self, nemesis: Nemesis, run: str, client_done: threading.Event,
+                     anchor_deadline: float) -> None:
+        """Step the nemesis until every fault is healed (anchors that never come are skipped),
+        then heal whatever is left; runs in the nemesis thread."""
+        try:
+            while not nemesis.done:
+                self.tail.poll()
+                nemesis.step(self.tail.events(run))
+                waiting_only_for_anchors = all(
+                    a.healed is not None or a.error is not None or a.due is None for a in nemesis.faults)
+                if waiting_only_for_anchors and (client_done.is_set() or time.monotonic() > anchor_deadline):
+                    nemesis.skip_unanchored("skipped: its anchor event never happened in this run")
+                time.sleep(POLL_INTERVAL)
+        finally:
+            nemesis.heal_all()
+
+    def _settle(self, prediction: Prediction, run: str) -> None:
+        deadline = time.monotonic() + self.settle
+        while time.monotonic() < deadline:
+            self.tail.poll()
+            if _complete(prediction, self.tail.events(run)):
+                break
+            time.sleep(POLL_INTERVAL)
+        self.tail.poll()

@@ -1,0 +1,79 @@
+"""Hypothesis strategies for fault plans, drawn together with the canvas.
+
+Shrinking: fewer faults, earlier and shorter, the first kind listed (the gentlest: latency
+first), targets towards a single worker's link, no anchor, parameters towards their minimum.
+Times are multiples of 0.05 s so that a plan reads (and replays) cleanly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hypothesis import strategies as st
+
+from chord_chaos.models.faults import ANCHOR_ROLES, KINDS, NETWORK_KINDS, Anchor, Fault, FaultPlan
+
+GENTLE_FIRST = ("latency", "bandwidth", "slicer", "slow_close", "reset_peer", "limit_data", "timeout",
+                "partition", "pause_redis", "term_worker", "kill_child", "kill_worker",
+                "restart_redis", "kill_redis")
+assert sorted(GENTLE_FIRST) == sorted(KINDS)
+
+_PARAMS: dict[str, dict[str, tuple[int, int]]] = {
+    "latency": {"latency": (10, 500), "jitter": (0, 200)},
+    "bandwidth": {"rate": (1, 64)},
+    "slow_close": {"delay": (10, 1000)},
+    "timeout": {"timeout": (0, 2000)},
+    "reset_peer": {"timeout": (0, 500)},
+    "limit_data": {"bytes": (64, 20_000)},
+    "slicer": {"average_size": (1, 64), "size_variation": (0, 32), "delay": (0, 1000)},
+}
+
+
+def _seconds(lo: float, hi: float) -> st.SearchStrategy[float]:
+    return st.integers(round(lo * 20), round(hi * 20)).map(lambda n: n / 20)
+
+
+@st.composite
+def _params(draw: st.DrawFn, kind: str) -> dict[str, float]:
+    return {name: float(draw(st.integers(lo, hi))) for name, (lo, hi) in _PARAMS.get(kind, {}).items()}
+
+
+def _network_target(backend: str, workers: int, who: Sequence[str] | None,
+                    servers: Sequence[str] | None) -> st.SearchStrategy[str]:
+    whos = list(who or [*(f"w{i}" for i in range(workers)), "*", "client"])
+    ours = ["broker", "backend", "*"] if backend == "redis" else ["broker"]
+    return st.builds(lambda w, s: f"{w}.{s}", st.sampled_from(whos),
+                     st.sampled_from([s for s in ours if servers is None or s in servers]))
+
+
+@st.composite
+def faults(draw: st.DrawFn, backend: str, kinds: Sequence[str], workers: int = 2,
+           max_at: float = 2.0, max_duration: float = 2.0, who: Sequence[str] | None = None,
+           servers: Sequence[str] | None = None) -> Fault:
+    kind = draw(st.sampled_from([k for k in GENTLE_FIRST if k in kinds]))
+    anchor = None
+    if draw(st.booleans()):
+        anchor = Anchor(draw(st.sampled_from(("start", "end"))), draw(st.sampled_from(ANCHOR_ROLES)),
+                        draw(st.integers(1, 3)))
+    if kind in NETWORK_KINDS:
+        target = draw(_network_target(backend, workers, who, servers))
+    elif kind.endswith("_redis"):
+        target = draw(st.sampled_from(["broker", "backend"] if backend == "redis" else ["broker"]))
+    else:
+        choices = [f"w{i}" for i in range(workers)] + (["@anchor"] if anchor else [])
+        target = draw(st.sampled_from(choices))
+    at = draw(_seconds(0, max_at if anchor is None else 0.5))
+    return Fault(kind, target, at, draw(_seconds(0.05, max_duration)), draw(_params(kind)), anchor)
+
+
+def fault_plans(backend: str = "redis", kinds: Sequence[str] = GENTLE_FIRST, max_faults: int = 2,
+                workers: int = 2, max_at: float = 2.0, max_duration: float = 2.0,
+                who: Sequence[str] | None = None,
+                servers: Sequence[str] | None = None) -> st.SearchStrategy[FaultPlan]:
+    """Plans of 1..max_faults faults of ``kinds``; only links and servers the backend has.
+    ``who`` and ``servers`` narrow network targets (e.g. ``servers=["broker"]``)."""
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise ValueError(f"unknown fault kind(s) {', '.join(unknown)}; use {', '.join(GENTLE_FIRST)}")
+    one = faults(backend, kinds, workers, max_at, max_duration, who, servers)
+    return st.lists(one, min_size=1, max_size=max_faults).map(lambda fs: FaultPlan(tuple(fs)))

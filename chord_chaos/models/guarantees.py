@@ -1,0 +1,187 @@
+"""What Celery promises, per delivery configuration and fault class: the checker's contract.
+
+Safety is checked under every configuration and fault: a task never runs with an input the
+model does not predict (a chord body with missing, extra or reordered header results), never
+starts before what must finish first (a body before its header), and ``get()`` never returns
+a value other than the predicted one. The properties below are the ones Celery promises only
+sometimes; where a cell says "not promised", a deviation is an *anomaly*: counted and shown,
+never a failure. A plan with several faults gets the weakest promise of its fault classes.
+
+``GUARANTEES.md`` is rendered from this table (a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chord_chaos.models.faults import (
+    CHILD_KILL,
+    FAULT_CLASSES,
+    LOSSY,
+    REDIS_LOSS,
+    REDIS_PAUSE,
+    SLOW,
+    WORKER_KILL,
+    WORKER_TERM,
+    FaultPlan,
+)
+
+DOCS = "https://docs.celeryq.dev/en/stable"
+CITE = {
+    "acks_late": f"{DOCS}/userguide/configuration.html#task-acks-late",
+    "acks_faq": f"{DOCS}/faq.html#faq-acks-late-vs-retry",
+    "reject": f"{DOCS}/userguide/configuration.html#task-reject-on-worker-lost",
+    "visibility": f"{DOCS}/getting-started/backends-and-brokers/redis.html#visibility-timeout",
+    "shutdown": f"{DOCS}/userguide/workers.html#stopping-the-worker",
+    "publish_retry": f"{DOCS}/userguide/calling.html#message-sending-retry",
+    "backend_retry": f"{DOCS}/userguide/configuration.html#result-backend-always-retry",
+}
+
+VISIBILITY_TIMEOUT = 10.0
+# Broker transport options of every chaos cluster: a message whose worker died is restored
+# VISIBILITY_TIMEOUT s after delivery instead of an hour, checked every second.
+CHAOS_TRANSPORT: dict[str, Any] = {
+    "visibility_timeout": VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": 1,
+    "unacked_restore_throttle": 1,
+    "unacked_mutex_expire": 5,  # a killed worker holding the restore mutex blocks restores this long
+}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A delivery configuration: the task settings that decide at-most- vs at-least-once."""
+
+    name: str
+    acks_late: bool
+    reject_on_worker_lost: bool
+    summary: str
+
+    def celery_settings(self) -> dict[str, Any]:
+        return {"task_acks_late": self.acks_late,
+                "task_reject_on_worker_lost": self.reject_on_worker_lost,
+                "broker_transport_options": dict(CHAOS_TRANSPORT)}
+
+
+DELIVERIES: dict[str, Delivery] = {d.name: d for d in (
+    Delivery("acks-early", False, False,
+             "Celery's default: acknowledged just before the task runs (at most once)"),
+    Delivery("acks-late", True, False,
+             "task_acks_late: acknowledged after the task returns (at least once)"),
+    Delivery("acks-late-reject", True, True,
+             "task_acks_late + task_reject_on_worker_lost: a killed pool child's task is requeued"),
+)}
+DEFAULT_DELIVERY = "acks-early"
+
+
+@dataclass(frozen=True)
+class Promise:
+    """Which of the conditional properties Celery promises; ``why`` cites each one it does not."""
+
+    liveness: bool = True  # get() resolves within the recovery window after the heal
+    at_most_once: bool = True  # no task runs more often than the model predicts
+    at_least_once: bool = True  # every predicted execution happens
+    exact_outcome: bool = True  # no fault-induced failure (WorkerLostError, ChordError, ...)
+    finished: bool = True  # every execution that starts also ends
+    why: dict[str, str] = field(default_factory=dict)
+
+    def weakest(self, other: Promise) -> Promise:
+        return Promise(self.liveness and other.liveness, self.at_most_once and other.at_most_once,
+                       self.at_least_once and other.at_least_once,
+                       self.exact_outcome and other.exact_outcome, self.finished and other.finished,
+                       {**self.why, **other.why})
+
+
+FULL = Promise()
+PROPERTIES = ("liveness", "at_most_once", "at_least_once", "exact_outcome", "finished")
+
+_LOST_PUBLISH = (f"a message or result sent while the link is down is lost once the publish "
+                 f"retry policy gives up ({CITE['publish_retry']}) and results are not retried "
+                 f"by default ({CITE['backend_retry']}); a lost header result stalls the chord")
+_ACK_LOST = (f"an acknowledgement lost on the broker link leaves the message unacked, and the "
+             f"Redis transport redelivers it after the visibility timeout ({CITE['visibility']})")
+_ACKED_BEFORE_RUN = (f"acks early: the message was acknowledged before the task ran, so a task "
+                     f"running in a killed worker is not redelivered ({CITE['acks_late']})")
+_KILLED = "the process running the task was killed, so that execution never ends"
+_REDELIVERED = (f"acks late: the killed worker's unacknowledged message is redelivered after "
+                f"the visibility timeout and may run again ({CITE['acks_faq']})")
+_WORKER_LOST = (f"a killed pool child fails its task with WorkerLostError unless "
+                f"task_reject_on_worker_lost requeues it ({CITE['reject']}); the chord then "
+                f"fails with ChordError")
+_REQUEUED = (f"task_reject_on_worker_lost requeues the killed child's task, which runs again "
+             f"({CITE['reject']})")
+_DATA_LOSS = ("a Redis server without persistence loses queued messages, unacked messages, "
+              "results and chord counters; Celery promises nothing about lost broker or backend data")
+
+
+def _kill_worker(d: Delivery) -> Promise:
+    if not d.acks_late:
+        return Promise(liveness=False, at_least_once=False, exact_outcome=False, finished=False,
+                       why={"liveness": _ACKED_BEFORE_RUN, "at_least_once": _ACKED_BEFORE_RUN,
+                            "exact_outcome": _ACKED_BEFORE_RUN, "finished": _KILLED})
+    return Promise(at_most_once=False, finished=False,
+                   why={"at_most_once": _REDELIVERED, "finished": _KILLED})
+
+
+def _kill_child(d: Delivery) -> Promise:
+    if d.reject_on_worker_lost:
+        return Promise(at_most_once=False, finished=False,
+                       why={"at_most_once": _REQUEUED, "finished": _KILLED})
+    return Promise(at_least_once=False, exact_outcome=False, finished=False,
+                   why={"at_least_once": _WORKER_LOST, "exact_outcome": _WORKER_LOST,
+                        "finished": _KILLED})
+
+
+def promise_for(delivery: Delivery, fault_class: str) -> Promise:
+    """The promise of one fault class under one delivery configuration."""
+    if fault_class in (SLOW, REDIS_PAUSE):
+        return FULL  # nothing is lost; the recovery window covers the delay
+    if fault_class == WORKER_TERM:
+        return FULL  # warm shutdown: running tasks finish, reserved messages are restored
+    if fault_class == LOSSY:
+        return Promise(liveness=False, at_most_once=False, at_least_once=False,
+                       exact_outcome=False,
+                       why={"liveness": _LOST_PUBLISH, "at_least_once": _LOST_PUBLISH,
+                            "exact_outcome": _LOST_PUBLISH, "at_most_once": _ACK_LOST})
+    if fault_class == WORKER_KILL:
+        return _kill_worker(delivery)
+    if fault_class == CHILD_KILL:
+        return _kill_child(delivery)
+    if fault_class == REDIS_LOSS:
+        return Promise(liveness=False, at_most_once=False, at_least_once=False,
+                       exact_outcome=False, finished=False,
+                       why=dict.fromkeys(PROPERTIES, _DATA_LOSS))
+    raise ValueError(f"unknown fault class {fault_class!r}; use one of {', '.join(FAULT_CLASSES)}")
+
+
+def promise(delivery: Delivery, plan: FaultPlan) -> Promise:
+    """The weakest promise over the plan's fault classes (the full promise without faults)."""
+    result = FULL
+    for cls in plan.classes:
+        result = result.weakest(promise_for(delivery, cls))
+    return result
+
+
+def guarantees_markdown() -> str:
+    """The table a user reads: one row per fault class, one column per delivery configuration."""
+    names = list(DELIVERIES)
+    lines = [
+        "| fault class | " + " | ".join(f"`{n}`" for n in names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for cls in ("none", *FAULT_CLASSES):
+        cells = []
+        for n in names:
+            p = FULL if cls == "none" else promise_for(DELIVERIES[n], cls)
+            relaxed = [prop.replace("_", " ") for prop in PROPERTIES if not getattr(p, prop)]
+            cells.append("all" if not relaxed else "all but " + ", ".join(relaxed))
+        lines.append(f"| {cls} | " + " | ".join(cells) + " |")
+    reasons: dict[str, set[str]] = {}
+    for cls in FAULT_CLASSES:
+        for d in DELIVERIES.values():
+            for prop, why in promise_for(d, cls).why.items():
+                reasons.setdefault(why, set()).add(f"{cls}/{prop.replace('_', ' ')}")
+    lines += ["", "Why a property is not promised:", ""]
+    lines += [f"- {', '.join(sorted(where))}: {why}." for why, where in sorted(reasons.items())]
+    return "\n".join(lines) + "\n"
