@@ -4,8 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TOXIPROXY_VERSION := v2.12.0
 TEST_TIMEOUT := 900
+CHAOS_BUDGET ?= 600
+CHAOS_ARGS ?=
 
-.PHONY: setup redis toxiproxy venv test lint unit bench clean
+.PHONY: setup redis toxiproxy venv test lint unit bench chaos clean
 
 setup: redis toxiproxy venv
 
@@ -46,6 +48,11 @@ test: setup lint
 
 bench: setup
 	timeout 600 $(PY) -m chord_chaos.bench
+
+# A campaign over every scenario and backend: CHAOS_BUDGET seconds of runs (the hard timeout
+# leaves room for the last run and the summary). More: make chaos CHAOS_ARGS="--seed 7".
+chaos: setup
+	timeout $$(( $(CHAOS_BUDGET) + 300 )) $(VENV)/bin/chord-chaos chaos --budget $(CHAOS_BUDGET) $(CHAOS_ARGS)
 
 clean:
 	rm -rf .cc-runs reports .pytest_cache .mypy_cache .ruff_cache .hypothesis

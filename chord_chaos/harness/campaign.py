@@ -24,10 +24,9 @@ from hypothesis import strategies as st
 
 from chord_chaos.harness.chaos_runner import ChaosRunner
 from chord_chaos.harness.cluster import Cluster
-from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.runner import Job, RunResult
 from chord_chaos.harness.versions import versions
-from chord_chaos.models.canvas import workload_to_json
+from chord_chaos.models.canvas import Workload, workload_to_json
 from chord_chaos.models.faults import FaultPlan
 from chord_chaos.scenarios.registry import Scenario
 
@@ -36,6 +35,25 @@ MAX_EXAMPLES = 100_000  # the budget, not this, ends a pair's exploration
 
 class _ShareOver(Exception):
     """Raised inside the Hypothesis loop when a pair's share of the budget is spent."""
+
+
+def explore(scenario: Scenario, backend: str, pair_seed: int, over: Callable[[], bool],
+            case: Callable[[Workload, FaultPlan], None]) -> None:
+    """Draw (workload, fault plan) cases with Hypothesis from ``pair_seed`` and hand each to
+    ``case`` until ``over()``: the same seed draws the same cases in the same order."""
+
+    @settings(max_examples=MAX_EXAMPLES, phases=[Phase.generate], database=None, deadline=None,
+              suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
+              derandomize=False, print_blob=False)
+    @seed(pair_seed)
+    @given(st.tuples(scenario.workloads(), scenario.faults(backend)))
+    def draw(drawn: tuple[Workload, FaultPlan]) -> None:
+        if over():
+            raise _ShareOver
+        case(*drawn)
+
+    with contextlib.suppress(_ShareOver):
+        draw()
 
 
 @dataclass
@@ -119,6 +137,7 @@ class Campaign:
         order = sorted(self.pairs, key=lambda p: (p[1], p[0].delivery))
         self.tallies = [Tally(s.name, b, s.delivery) for s, b in order]
         live: _Live | None = None
+        interrupted = False
         try:
             for i, ((scenario, backend), tally) in enumerate(zip(order, self.tallies, strict=True)):
                 if live is None or (live.cluster.backend, live.cluster.delivery) != (
@@ -130,10 +149,14 @@ class Campaign:
                 left = self.budget - (time.monotonic() - t0)
                 share_end = time.monotonic() + left / (len(order) - i)
                 self._explore(scenario, backend, live, tally, share_end)
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:
             if live is not None:
                 live.close()
-        return self._summary(started, time.monotonic() - t0)
+            summary = self._summary(started, time.monotonic() - t0, interrupted)  # even on Ctrl-C
+        return summary
 
     def pair_seed(self, scenario: Scenario, backend: str) -> int:
         return zlib.crc32(f"{self.seed}:{scenario.name}:{backend}".encode())
@@ -141,23 +164,17 @@ class Campaign:
     def _explore(self, scenario: Scenario, backend: str, state: _Live, tally: Tally,
                  share_end: float) -> None:
 
-        @settings(max_examples=MAX_EXAMPLES, phases=[Phase.generate], database=None, deadline=None,
-                  suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
-                  derandomize=False, print_blob=False)
-        @seed(self.pair_seed(scenario, backend))
-        @given(st.tuples(scenario.workloads(), scenario.faults(backend)))
-        def explore(case: tuple[Any, FaultPlan]) -> None:
-            if tally.runs and time.monotonic() > share_end:
-                raise _ShareOver
-            workload, plan = case
+        def one(workload: Workload, plan: FaultPlan) -> None:
             t = time.monotonic()
             try:
                 result = state.runner.run(Job(f"{scenario.name}#{tally.runs}", workload), plan)
-            except HarnessError as exc:  # the cluster could not be reset: count it, start afresh
+            except Exception as exc:  # the harness failed, not Celery: count it, start afresh
                 tally.runs += 1
                 tally.unknown += 1
                 self.failures.append({"scenario": scenario.name, "backend": backend,
-                                      "verdict": "unknown", "messages": [str(exc)]})
+                                      "verdict": "unknown", "messages": [
+                                          " ".join(f"{type(exc).__name__}: {exc}".split())[:300]],
+                                      "canvas": workload_to_json(workload), "plan": plan.to_json()})
                 state.restart()
                 return
             tally.add(result, time.monotonic() - t)
@@ -166,8 +183,11 @@ class Campaign:
             if self.on_run is not None:
                 self.on_run(tally, result)
 
-        with contextlib.suppress(_ShareOver):
-            explore()
+        def over() -> bool:
+            """Past the share, or the next run (as long as the average so far) would overrun it."""
+            return bool(tally.runs) and time.monotonic() + tally.seconds / tally.runs > share_end
+
+        explore(scenario, backend, self.pair_seed(scenario, backend), over, one)
 
     def _save_case(self, scenario: Scenario, backend: str, result: RunResult, plan: FaultPlan) -> None:
         """canvas.json + plan.json + case.json: enough to replay the run with one command."""
@@ -187,13 +207,14 @@ class Campaign:
                               "messages": [v.message for v in result.verdict.violations]
                               + list(result.verdict.reasons)})
 
-    def _summary(self, started: float, elapsed: float) -> dict[str, Any]:
+    def _summary(self, started: float, elapsed: float, interrupted: bool = False) -> dict[str, Any]:
         totals = Counter[str]()
         for t in self.tallies:
             totals.update({"runs": t.runs, "faults": t.faults, "passed": t.passed,
                            "violations": t.violations, "known_issue_runs": t.known,
                            "anomaly_runs": t.anomalies, "unknown": t.unknown})
         summary = {"seed": self.seed, "budget": self.budget, "started": started,
+                   "interrupted": interrupted,
                    "elapsed": round(elapsed, 1), "versions": versions(),
                    "totals": dict(totals), "scenarios": [t.to_json() for t in self.tallies],
                    "failures": self.failures}

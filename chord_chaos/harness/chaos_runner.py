@@ -9,6 +9,7 @@ by the client but does not end its wait.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -24,6 +25,7 @@ from kombu.exceptions import OperationalError
 
 from chord_chaos.harness.checker import check
 from chord_chaos.harness.compile import compile_workload
+from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.history import ClientView, History
 from chord_chaos.harness.ledger import LedgerTail
 from chord_chaos.harness.nemesis import FaultableCluster, Nemesis
@@ -47,6 +49,38 @@ class ChaosCluster(RunnableCluster, FaultableCluster, Protocol):
     def reset(self, full: bool) -> None:
         """Heal the network; with ``full``, restart every worker and empty both Redis servers."""
         ...
+
+    def infra_health(self) -> list[str]:
+        """Dead servers or proxies: the harness's own failure."""
+        ...
+
+    def worker_exits(self) -> list[str]:
+        """Workers that exited by themselves: Celery's failure."""
+        ...
+
+
+class _ClientLog(logging.Handler):
+    """What Celery and kombu log in the client while a run is faulted (a result backend that
+    lost its connection retries by itself, so get() may never raise): the client's view too."""
+
+    LOGGERS = ("celery", "kombu")
+
+    def __init__(self, client: _Client) -> None:
+        super().__init__(logging.WARNING)
+        self.client = client
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.client.errors.append(f"{time.monotonic() - self.client.t0:.3f}s log {record.name}: "
+                                  f"{record.getMessage()[:120]}")
+
+    def __enter__(self) -> _ClientLog:
+        for name in self.LOGGERS:
+            logging.getLogger(name).addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeHandler(self)
 
 
 @dataclass
@@ -117,11 +151,15 @@ class ChaosRunner:
         self.settle = settle
         self.tail = LedgerTail(cluster.ledger_dir)
         self.nemesis_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nemesis")
+        self.broken: str | None = None  # why the cluster could not be reset after the last run
 
     def close(self) -> None:
         self.nemesis_thread.shutdown(wait=True, cancel_futures=True)
 
     def run(self, job: Job, plan: FaultPlan) -> RunResult:
+        """Run one case; a HarnessError if the previous run left the cluster broken."""
+        if self.broken is not None:
+            raise HarnessError(f"the cluster could not be reset after the previous run: {self.broken}")
         prediction = predict(job.workload)
         run = uuid.uuid4().hex[:12]
         t0 = time.monotonic()
@@ -137,27 +175,33 @@ class ChaosRunner:
         faults = self.nemesis_thread.submit(self._fault_phase, nemesis, run, client_done,
                                             t0 + plan.window + ANCHOR_WAIT)
         if client.result is not None:
-            client.wait(faults, self.recovery)
+            with _ClientLog(client):
+                client.wait(faults, self.recovery)
         client_done.set()
         try:
             faults.result(timeout=plan.window + ANCHOR_WAIT + MAX_HEAL)
         except FutureTimeout:
             harness_errors.append("the nemesis did not finish healing in time")
         view = client.view or ClientView("TIMEOUT", elapsed=time.monotonic() - t0)
+        exits = tuple(nemesis.exits + self.cluster.worker_exits())
         self._settle(prediction, run)
-        harness_errors += self.cluster.health() + nemesis.errors
+        harness_errors += self.cluster.infra_health() + nemesis.errors
         history = History(
             run=run, workload=workload_to_json(job.workload), backend=self.cluster.backend,
             client=view, events=self.tail.events(run),
             timeout=round(client.deadline - t0, 3), harness_errors=tuple(harness_errors),
             meta={"label": job.label}, delivery=self.cluster.delivery or "acks-early",
             faults=plan.to_json(), nemesis=tuple(nemesis.records()),
-            client_errors=tuple(client.errors),
+            client_errors=tuple(client.errors), worker_exits=exits,
         )
         self.tail.forget(run)
         path = history.save(self.out_dir / "histories")  # on disk before any check runs
         verdict = check(prediction, history)
-        self.cluster.reset(full=bool(harness_errors) or any(c != SLOW for c in plan.classes))
+        try:
+            full = bool(harness_errors or history.worker_exits) or any(c != SLOW for c in plan.classes)
+            self.cluster.reset(full=full)
+        except HarnessError as exc:  # this run's result stands; the next one cannot start
+            self.broken = str(exc)
         return RunResult(job, prediction, history, verdict, path)
 
     def _fault_phase(self, nemesis: Nemesis, run: str, client_done: threading.Event,

@@ -195,6 +195,16 @@ class Cluster:
     def health(self) -> list[str]:
         """The harness's own processes that died: a run that saw this is ``unknown``."""
         problems = [f"worker {w.hostname} is not running" for w in self.workers if not w.alive()]
+        return problems + self.infra_health()
+
+    def worker_exits(self) -> list[str]:
+        """Workers that are not running, each with the reason its log gives (Celery's own)."""
+        return [f"worker {w.hostname} exited by itself{w.last_error()}" for w in self.workers
+                if not w.alive()]
+
+    def infra_health(self) -> list[str]:
+        """The servers and proxies the harness runs that died (never Celery's doing)."""
+        problems = []
         for server in (self.broker, self.backend_redis):
             if server is not None and not server.alive():
                 problems.append(f"redis-server ({server.role}) is not running")

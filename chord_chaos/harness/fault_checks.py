@@ -145,6 +145,12 @@ def _unique(found: list[Finding]) -> list[Finding]:
     return out
 
 
+def worker_exits(p: Prediction, h: History) -> list[Finding]:
+    """A worker never exits by itself: Celery reconnects after a lost broker connection
+    (``broker_connection_retry``), and the nemesis restarts every worker it stops."""
+    return [(SAFETY, Violation("worker-exit", message)) for message in h.worker_exits]
+
+
 FAULT_CHECKS: tuple[Callable[[Prediction, History], list[Finding]], ...] = (
-    liveness, outcome, executions, unfinished, inputs, results, order,
+    liveness, outcome, executions, unfinished, inputs, results, order, worker_exits,
 )

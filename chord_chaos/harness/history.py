@@ -48,6 +48,7 @@ class History:
     faults: dict[str, Any] = field(default_factory=lambda: {"faults": []})  # the plan's JSON
     nemesis: tuple[dict[str, Any], ...] = ()  # what the nemesis did, and when
     client_errors: tuple[str, ...] = ()  # errors get() raised and retried during the faults
+    worker_exits: tuple[str, ...] = ()  # workers that died without the nemesis killing them
 
     @property
     def faulted(self) -> bool:
@@ -59,7 +60,7 @@ class History:
             "client": self.client.to_json(), "timeout": self.timeout,
             "harness_errors": list(self.harness_errors), "meta": self.meta,
             "delivery": self.delivery, "faults": self.faults, "nemesis": list(self.nemesis),
-            "client_errors": list(self.client_errors),
+            "client_errors": list(self.client_errors), "worker_exits": list(self.worker_exits),
             "events": [e.to_json() for e in self.events],
         }
 
@@ -73,6 +74,7 @@ class History:
             meta=dict(obj.get("meta", {})), delivery=str(obj.get("delivery", "acks-early")),
             faults=dict(obj.get("faults") or {"faults": []}),
             nemesis=tuple(obj.get("nemesis", ())), client_errors=tuple(obj.get("client_errors", ())),
+            worker_exits=tuple(obj.get("worker_exits", ())),
         )
 
     def save(self, directory: Path) -> Path:

@@ -178,6 +178,10 @@ def _chord_body_chord_error_lost(v: Violation, p: Prediction, h: History) -> boo
     return any(isinstance(nodes.get(body), Chord) for body in p.chord_errors)
 
 
+def _worker_exit_on_reconnect(v: Violation, p: Prediction, h: History) -> bool:
+    return v.check == "worker-exit" and "object has no attribute 'hostname'" in v.message
+
+
 REGISTER: tuple[KnownIssue, ...] = (
     KnownIssue(
         id="celery-4004",
@@ -283,6 +287,22 @@ REGISTER: tuple[KnownIssue, ...] = (
         celery_versions="5.7.0",
         minimal_canvas={"task": "retry", "args": [2, "v"], "immutable": True},
         matches=_database_retry_state_unreadable,
+    ),
+    KnownIssue(
+        id="worker-exit-on-reconnect",
+        title="A worker that loses its broker connection while it holds unacknowledged messages "
+              "(acks_late tasks running) exits with \"Unrecoverable error: AttributeError('NoneType' "
+              "object has no attribute 'hostname')\": on_connection_error_after_connected closes the "
+              "connection, and closing the channel restores the unacked messages through a "
+              "transport whose client is already gone; ignore_errors catches only connection errors",
+        link="no Celery issue found (searched the tracker for the error message); related: "
+             "https://github.com/celery/celery/issues/10205 (closed: worker stops consuming after "
+             "a broker connection reset)",
+        celery_versions="5.7.0 (kombu 5.7.0)",
+        minimal_canvas={"chord": {"header": [{"task": "sleep", "args": [1.0, "a"], "immutable": True},
+                                             {"task": "sleep", "args": [1.0, "b"], "immutable": True}],
+                                  "body": {"task": "tag", "args": ["z"]}}},
+        matches=_worker_exit_on_reconnect,
     ),
 )
 

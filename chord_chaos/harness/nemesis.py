@@ -29,6 +29,7 @@ from chord_chaos.harness.workers import WorkerNode
 from chord_chaos.models.faults import NETWORK_KINDS, Fault, FaultPlan
 
 JITTER_STEP = 0.1  # seconds between latency updates of a jittered latency fault
+WARM_SHUTDOWN_WAIT = 30.0  # scenario tasks take under a second
 
 
 class FaultableCluster(Protocol):
@@ -76,6 +77,7 @@ class Nemesis:
         self.cluster = cluster
         self.t0 = t0
         self.faults = [_Active(i, f, None if f.anchor else f.at) for i, f in enumerate(plan.faults)]
+        self.exits: list[str] = []  # workers found dead by a fault meant to stop them
         seed = zlib.crc32(plan.dumps().encode())  # str hash() differs per process
         for a in self.faults:
             if a.fault.kind == "latency" and a.fault.params.get("jitter"):
@@ -154,6 +156,8 @@ class Nemesis:
             a.resolved = [worker.name]
             if not worker.alive():
                 a.note = "worker already down"
+                self.exits.append(f"worker {worker.hostname} exited by itself before fault {a.index}"
+                                  f"{worker.last_error()}")
                 return
             worker.kill(signal.SIGKILL if f.kind == "kill_worker" else signal.SIGTERM)
         elif f.kind == "kill_child":
@@ -178,6 +182,12 @@ class Nemesis:
                     self._proxies().remove_toxic(link, _toxic_name(a))
         elif f.kind in ("kill_worker", "term_worker"):
             for name in a.resolved:
+                worker = self.cluster.worker(name)
+                # A warm shutdown ends by itself once running tasks finish; stopping it early
+                # would SIGTERM the pool too, which is not the fault that was asked for.
+                if f.kind == "term_worker" and worker.proc is not None \
+                        and not worker.proc.wait_exit(WARM_SHUTDOWN_WAIT):
+                    a.note = f"warm shutdown took over {WARM_SHUTDOWN_WAIT:g} s; stopped"
                 self.cluster.restart_worker(name)
         elif f.kind == "pause_redis":
             self.cluster.redis(f.target).resume()

@@ -85,6 +85,15 @@ class WorkerNode:
         except psutil.Error:
             return []
 
+    def last_error(self) -> str:
+        """``: <the last CRITICAL line of its log>``, or nothing: why a worker exited by itself."""
+        try:
+            lines = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return ""
+        critical = [line for line in lines if "CRITICAL/" in line]
+        return f": {critical[-1].split('] ', 1)[-1][:200]}" if critical else ""
+
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the main process only: SIGKILL is a node crash (the pool dies with it),
         SIGTERM a warm shutdown, SIGQUIT a cold one."""

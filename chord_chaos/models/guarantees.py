@@ -29,13 +29,13 @@ from chord_chaos.models.faults import (
 
 DOCS = "https://docs.celeryq.dev/en/stable"
 CITE = {
-    "acks_late": f"{DOCS}/userguide/configuration.html#task-acks-late",
+    "acks_late": f"{DOCS}/userguide/configuration.html#std-setting-task_acks_late",
     "acks_faq": f"{DOCS}/faq.html#faq-acks-late-vs-retry",
-    "reject": f"{DOCS}/userguide/configuration.html#task-reject-on-worker-lost",
-    "visibility": f"{DOCS}/getting-started/backends-and-brokers/redis.html#visibility-timeout",
-    "shutdown": f"{DOCS}/userguide/workers.html#stopping-the-worker",
-    "publish_retry": f"{DOCS}/userguide/calling.html#message-sending-retry",
-    "backend_retry": f"{DOCS}/userguide/configuration.html#result-backend-always-retry",
+    "reject": f"{DOCS}/userguide/configuration.html#std-setting-task_reject_on_worker_lost",
+    "visibility": f"{DOCS}/getting-started/backends-and-brokers/redis.html#redis-visibility-timeout",
+    "shutdown": f"{DOCS}/userguide/workers.html#worker-warm-shutdown",
+    "publish_retry": f"{DOCS}/userguide/configuration.html#std-setting-task_publish_retry",
+    "backend_retry": f"{DOCS}/userguide/configuration.html#std-setting-result_backend_always_retry",
 }
 
 VISIBILITY_TIMEOUT = 10.0

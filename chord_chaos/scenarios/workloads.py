@@ -36,7 +36,7 @@ def slow_chords(draw: st.DrawFn) -> Workload:
     header = tuple(draw(_slow_task(f"h{i}")) for i in range(size))
     body: Canvas = Task("tag", ("body",))
     if draw(st.booleans()):
-        body = Chain((Task("sleep", (0.3, "body"), {}, False), Task("tag", ("after",))))
+        body = Chain((Task("tag", ("body",)), Task("sleep", (0.3, "after"), {}, True)))
     canvas: Canvas = Chord(header, body)
     shape = draw(st.sampled_from(("alone", "chained", "grouped")))
     if shape == "chained":

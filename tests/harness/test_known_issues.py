@@ -113,3 +113,17 @@ def test_chord_body_chord_error_matches_a_hang_on_redis_only() -> None:
     known, _ = match_known([hang], predict(parse_workload(task_body)),
                            _history(task_body, ClientView("TIMEOUT")))
     assert not known
+
+
+def test_a_worker_exit_matches_only_with_celerys_reconnect_error() -> None:
+    from dataclasses import replace
+
+    from tests.harness.test_checks import _correct_events, _history, _prediction
+
+    h = _history(_correct_events())
+    crash = Violation("worker-exit", "worker w0@127.0.0.1 exited by itself: Unrecoverable error: "
+                                     "AttributeError(\"'NoneType' object has no attribute 'hostname'\")")
+    other = Violation("worker-exit", "worker w0@127.0.0.1 exited by itself: Unrecoverable error: "
+                                     "MemoryError()")
+    known, rest = match_known([crash, other], _prediction(), replace(h, worker_exits=(crash.message,)))
+    assert [k for k, _ in known] == ["worker-exit-on-reconnect"] and rest == [other]

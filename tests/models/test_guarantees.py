@@ -1,0 +1,73 @@
+"""The guarantees table: the code and GUARANTEES.md say the same, and the cells are Celery's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chord_chaos.models.faults import (
+    CHILD_KILL,
+    FAULT_CLASSES,
+    LOSSY,
+    SLOW,
+    WORKER_KILL,
+    Fault,
+    FaultPlan,
+)
+from chord_chaos.models.guarantees import (
+    DELIVERIES,
+    FULL,
+    PROPERTIES,
+    guarantees_markdown,
+    promise,
+    promise_for,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_guarantees_md_holds_the_table_the_checker_uses() -> None:
+    assert guarantees_markdown() in (ROOT / "GUARANTEES.md").read_text(encoding="utf-8")
+
+
+def test_acks_early_kill_loses_the_running_task_but_never_duplicates() -> None:
+    p = promise_for(DELIVERIES["acks-early"], WORKER_KILL)
+    assert (p.liveness, p.at_most_once, p.at_least_once) == (False, True, False)
+
+
+@pytest.mark.parametrize("delivery", ["acks-late", "acks-late-reject"])
+def test_acks_late_kill_promises_redelivery_not_uniqueness(delivery: str) -> None:
+    p = promise_for(DELIVERIES[delivery], WORKER_KILL)
+    assert (p.liveness, p.at_most_once, p.at_least_once, p.exact_outcome) == (True, False, True, True)
+
+
+def test_a_killed_child_fails_its_task_unless_reject_on_worker_lost() -> None:
+    assert not promise_for(DELIVERIES["acks-late"], CHILD_KILL).exact_outcome
+    reject = promise_for(DELIVERIES["acks-late-reject"], CHILD_KILL)
+    assert reject.exact_outcome and reject.liveness and not reject.at_most_once
+
+
+def test_every_relaxed_property_says_why_with_a_link_or_a_reason() -> None:
+    for d in DELIVERIES.values():
+        for cls in FAULT_CLASSES:
+            p = promise_for(d, cls)
+            for prop in PROPERTIES:
+                if not getattr(p, prop):
+                    assert p.why.get(prop), f"{d.name}/{cls}/{prop} is relaxed without a reason"
+
+
+def test_a_plan_gets_the_weakest_promise_of_its_faults() -> None:
+    d = DELIVERIES["acks-late"]
+    assert promise(d, FaultPlan()) == FULL
+    assert promise(d, FaultPlan((Fault("latency", "*.broker", params={"latency": 10}),))) == FULL
+    both = promise(d, FaultPlan((Fault("latency", "*.broker"), Fault("partition", "w0.broker"))))
+    assert both == promise_for(d, LOSSY).weakest(promise_for(d, SLOW))
+    assert not both.liveness
+
+
+def test_celery_settings_of_each_delivery() -> None:
+    assert DELIVERIES["acks-early"].celery_settings()["task_acks_late"] is False
+    late = DELIVERIES["acks-late-reject"].celery_settings()
+    assert late["task_acks_late"] and late["task_reject_on_worker_lost"]
+    assert late["broker_transport_options"]["visibility_timeout"] == 10.0
