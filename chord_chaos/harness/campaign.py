@@ -3,57 +3,31 @@
 Every (scenario, backend) pair gets an equal share of what is left of the budget (at least one
 run each), in an order that reuses one chaos cluster per (backend, delivery configuration).
 Within its share a pair draws (workload, fault plan) cases with Hypothesis from a seed derived
-from the campaign seed, so the same seed draws the same cases. A violation or an unknown run
-leaves a case directory with the canvas, the plan and the exact command that replays it.
+from the campaign seed (``explore.py``), so the same seed draws the same cases. A violation is
+reported at once (report.json + report.html), then shrunk, replayed to measure how often it
+reproduces, and reported again in its minimal form. An unknown run is reported, not shrunk.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
+import math
 import time
-import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
-from hypothesis import strategies as st
-
 from chord_chaos.harness.chaos_runner import ChaosRunner
 from chord_chaos.harness.cluster import Cluster
+from chord_chaos.harness.explore import Found, Signature, case_key, explore, pair_seed
+from chord_chaos.harness.report import Origin, write
 from chord_chaos.harness.runner import Job, RunResult
 from chord_chaos.harness.versions import versions
 from chord_chaos.models.canvas import Workload, workload_to_json
 from chord_chaos.models.faults import FaultPlan
 from chord_chaos.scenarios.registry import Scenario
-
-MAX_EXAMPLES = 100_000  # the budget, not this, ends a pair's exploration
-
-
-class _ShareOver(Exception):
-    """Raised inside the Hypothesis loop when a pair's share of the budget is spent."""
-
-
-def explore(scenario: Scenario, backend: str, pair_seed: int, over: Callable[[], bool],
-            case: Callable[[Workload, FaultPlan], None]) -> None:
-    """Draw (workload, fault plan) cases with Hypothesis from ``pair_seed`` and hand each to
-    ``case`` until ``over()``: the same seed draws the same cases in the same order."""
-
-    @settings(max_examples=MAX_EXAMPLES, phases=[Phase.generate], database=None, deadline=None,
-              suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
-              derandomize=False, print_blob=False)
-    @seed(pair_seed)
-    @given(st.tuples(scenario.workloads(), scenario.faults(backend)))
-    def draw(drawn: tuple[Workload, FaultPlan]) -> None:
-        if over():
-            raise _ShareOver
-        case(*drawn)
-
-    with contextlib.suppress(_ShareOver):
-        draw()
 
 
 @dataclass
@@ -87,6 +61,7 @@ class Tally:
     backend: str
     delivery: str
     runs: int = 0
+    shrink_runs: int = 0  # of ``runs``: candidates and replays while minimising a failure
     faults: int = 0  # faults the nemesis applied
     passed: int = 0
     violations: int = 0
@@ -97,14 +72,15 @@ class Tally:
     anomaly_properties: Counter[str] = field(default_factory=Counter)
     known_issues: Counter[str] = field(default_factory=Counter)
 
-    def add(self, result: RunResult, seconds: float) -> None:
+    def add(self, result: RunResult, seconds: float, shrinking: bool) -> None:
         v = result.verdict
         self.runs += 1
+        self.shrink_runs += shrinking
         self.seconds += seconds
         self.faults += sum(1 for r in result.history.nemesis if r.get("applied") is not None
                            and not r.get("error"))
         self.passed += v.verdict == "pass"
-        self.violations += v.verdict == "violation"
+        self.violations += v.verdict == "violation" and not shrinking
         self.unknown += v.verdict == "unknown"
         self.known += bool(v.known)
         self.anomalies += bool(v.anomalies)
@@ -113,12 +89,45 @@ class Tally:
 
     def to_json(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "backend": self.backend, "delivery": self.delivery,
-                "runs": self.runs, "faults": self.faults, "passed": self.passed,
-                "violations": self.violations, "known_issue_runs": self.known,
-                "anomaly_runs": self.anomalies, "unknown": self.unknown,
-                "seconds": round(self.seconds, 1),
+                "runs": self.runs, "shrink_runs": self.shrink_runs, "faults": self.faults,
+                "passed": self.passed, "violations": self.violations,
+                "known_issue_runs": self.known, "anomaly_runs": self.anomalies,
+                "unknown": self.unknown, "seconds": round(self.seconds, 1),
                 "anomalies": dict(sorted(self.anomaly_properties.items())),
                 "known_issues": dict(sorted(self.known_issues.items()))}
+
+    @staticmethod
+    def from_json(obj: dict[str, Any]) -> Tally:
+        t = Tally(obj["scenario"], obj["backend"], obj["delivery"])
+        for name in ("runs", "shrink_runs", "faults", "passed", "violations", "unknown", "seconds"):
+            setattr(t, name, obj.get(name, 0))
+        t.known, t.anomalies = obj.get("known_issue_runs", 0), obj.get("anomaly_runs", 0)
+        t.anomaly_properties = Counter(obj.get("anomalies", {}))
+        t.known_issues = Counter(obj.get("known_issues", {}))
+        return t
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a rate k/n (honest at 0 of n and n of n)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def rate(k: int, n: int) -> dict[str, Any]:
+    lo, hi = wilson(k, n)
+    return {"reproduced": k, "runs": n, "rate": round(k / n, 3) if n else None,
+            "ci95": [round(lo, 3), round(hi, 3)]}
+
+
+def signature(result: RunResult) -> Signature | None:
+    """The checks a violating run broke (None for a pass or an unknown)."""
+    if result.verdict.verdict != "violation":
+        return None
+    return frozenset(v.check for v in result.verdict.violations)
 
 
 @dataclass
@@ -128,6 +137,10 @@ class Campaign:
     seed: int
     report_dir: Path
     on_run: Callable[[Tally, RunResult], None] | None = None
+    shrink_budget: float = 60.0  # seconds of shrinking per failure
+    replays: int = 2  # runs per shrink candidate
+    reproduce: int = 3  # replays of the minimal case for its reproduction rate
+    database: Path | None = None  # Hypothesis example database: known failures are drawn first
     tallies: list[Tally] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
 
@@ -148,7 +161,7 @@ class Campaign:
                     live = _Live.start(backend, scenario.delivery, self.report_dir)
                 left = self.budget - (time.monotonic() - t0)
                 share_end = time.monotonic() + left / (len(order) - i)
-                self._explore(scenario, backend, live, tally, share_end)
+                _Pair(self, scenario, backend, live, tally, share_end).explore()
         except KeyboardInterrupt:
             interrupted = True
             raise
@@ -158,68 +171,114 @@ class Campaign:
             summary = self._summary(started, time.monotonic() - t0, interrupted)  # even on Ctrl-C
         return summary
 
-    def pair_seed(self, scenario: Scenario, backend: str) -> int:
-        return zlib.crc32(f"{self.seed}:{scenario.name}:{backend}".encode())
-
-    def _explore(self, scenario: Scenario, backend: str, state: _Live, tally: Tally,
-                 share_end: float) -> None:
-
-        def one(workload: Workload, plan: FaultPlan) -> None:
-            t = time.monotonic()
-            try:
-                result = state.runner.run(Job(f"{scenario.name}#{tally.runs}", workload), plan)
-            except Exception as exc:  # the harness failed, not Celery: count it, start afresh
-                tally.runs += 1
-                tally.unknown += 1
-                self.failures.append({"scenario": scenario.name, "backend": backend,
-                                      "verdict": "unknown", "messages": [
-                                          " ".join(f"{type(exc).__name__}: {exc}".split())[:300]],
-                                      "canvas": workload_to_json(workload), "plan": plan.to_json()})
-                state.restart()
-                return
-            tally.add(result, time.monotonic() - t)
-            if result.verdict.verdict != "pass":
-                self._save_case(scenario, backend, result, plan)
-            if self.on_run is not None:
-                self.on_run(tally, result)
-
-        def over() -> bool:
-            """Past the share, or the next run (as long as the average so far) would overrun it."""
-            return bool(tally.runs) and time.monotonic() + tally.seconds / tally.runs > share_end
-
-        explore(scenario, backend, self.pair_seed(scenario, backend), over, one)
-
-    def _save_case(self, scenario: Scenario, backend: str, result: RunResult, plan: FaultPlan) -> None:
-        """canvas.json + plan.json + case.json: enough to replay the run with one command."""
-        case_dir = self.report_dir / "cases" / f"{scenario.name}-{backend}-{result.history.run}"
-        case_dir.mkdir(parents=True, exist_ok=True)
-        (case_dir / "canvas.json").write_text(json.dumps(workload_to_json(result.job.workload), indent=1))
-        (case_dir / "plan.json").write_text(json.dumps(plan.to_json(), indent=1))
-        replay = (f"chord-chaos run --backend {backend} --delivery {scenario.delivery} "
-                  f"--faults {case_dir / 'plan.json'} {case_dir / 'canvas.json'}")
-        case = {"scenario": scenario.name, "backend": backend, "delivery": scenario.delivery,
-                "campaign_seed": self.seed, "pair_seed": self.pair_seed(scenario, backend),
-                "history": str(result.history_path), "replay": replay, **result.to_json()}
-        (case_dir / "case.json").write_text(json.dumps(case, indent=1, default=repr))
-        self.failures.append({"scenario": scenario.name, "backend": backend,
-                              "verdict": result.verdict.verdict, "run": result.history.run,
-                              "case": str(case_dir), "replay": replay,
-                              "messages": [v.message for v in result.verdict.violations]
-                              + list(result.verdict.reasons)})
-
     def _summary(self, started: float, elapsed: float, interrupted: bool = False) -> dict[str, Any]:
-        totals = Counter[str]()
-        for t in self.tallies:
-            totals.update({"runs": t.runs, "faults": t.faults, "passed": t.passed,
-                           "violations": t.violations, "known_issue_runs": t.known,
-                           "anomaly_runs": t.anomalies, "unknown": t.unknown})
-        summary = {"seed": self.seed, "budget": self.budget, "started": started,
-                   "interrupted": interrupted,
-                   "elapsed": round(elapsed, 1), "versions": versions(),
-                   "totals": dict(totals), "scenarios": [t.to_json() for t in self.tallies],
-                   "failures": self.failures}
+        summary = summarise(self.tallies, self.failures)
+        summary.update({"seed": self.seed, "budget": self.budget, "started": started,
+                        "interrupted": interrupted, "elapsed": round(elapsed, 1),
+                        "versions": versions()})
         self.report_dir.mkdir(parents=True, exist_ok=True)
         path = self.report_dir / "summary.json"
-        path.write_text(json.dumps(summary, indent=1))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(summary, indent=1))
+        tmp.replace(path)
         summary["path"] = str(path)
         return summary
+
+
+def summarise(tallies: list[Tally], failures: list[dict[str, Any]]) -> dict[str, Any]:
+    totals = Counter[str]()
+    for t in tallies:
+        totals.update({"runs": t.runs, "shrink_runs": t.shrink_runs, "faults": t.faults,
+                       "passed": t.passed, "violations": t.violations, "known_issue_runs": t.known,
+                       "anomaly_runs": t.anomalies, "unknown": t.unknown})
+    return {"totals": dict(totals), "scenarios": [t.to_json() for t in tallies], "failures": failures}
+
+
+@dataclass
+class _Pair:
+    """One (scenario, backend) pair's share of a campaign."""
+
+    campaign: Campaign
+    scenario: Scenario
+    backend: str
+    live: _Live
+    tally: Tally
+    share_end: float
+    failing: dict[str, tuple[RunResult, int, int]] = field(default_factory=dict)  # key -> last, k, n
+
+    @property
+    def seed(self) -> int:
+        return pair_seed(self.campaign.seed, self.scenario.name, self.backend)
+
+    def explore(self) -> None:
+        database = None
+        if self.campaign.database is not None:
+            database = self.campaign.database / f"{self.scenario.name}-{self.backend}"
+        explore(self.scenario.cases(self.backend), self.seed, self.over, self.judge, self.found,
+                self.campaign.shrink_budget, database)
+
+    def over(self) -> bool:
+        """Past the share, or the next run (as long as the average so far) would overrun it."""
+        t = self.tally
+        return bool(t.runs) and time.monotonic() + t.seconds / t.runs > self.share_end
+
+    def run(self, workload: Workload, plan: FaultPlan, shrinking: bool) -> RunResult | None:
+        t = time.monotonic()
+        try:
+            result = self.live.runner.run(Job(f"{self.scenario.name}#{self.tally.runs}", workload), plan)
+        except Exception as exc:  # the harness failed, not Celery: count it, start afresh
+            self.tally.runs += 1
+            self.tally.unknown += 1
+            self.campaign.failures.append({
+                "scenario": self.scenario.name, "backend": self.backend, "verdict": "unknown",
+                "messages": [" ".join(f"{type(exc).__name__}: {exc}".split())[:300]],
+                "canvas": workload_to_json(workload), "plan": plan.to_json()})
+            self.live.restart()
+            return None
+        self.tally.add(result, time.monotonic() - t, shrinking)
+        if self.campaign.on_run is not None:
+            self.campaign.on_run(self.tally, result)
+        return result
+
+    def judge(self, workload: Workload, plan: FaultPlan, shrinking: bool) -> Signature | None:
+        runs = self.campaign.replays if shrinking else 1
+        failed, last, sig = 0, None, None
+        for _ in range(runs):
+            result = self.run(workload, plan, shrinking)
+            if result is None:
+                continue
+            s = signature(result)
+            if s is not None:
+                failed, last, sig = failed + 1, result, (sig or frozenset()) | s
+            elif result.verdict.verdict == "unknown" and not shrinking:
+                self.report(result, Origin(self.scenario.name, self.campaign.seed, self.seed), "unknown")
+        if last is None:
+            return None
+        self.failing[case_key((workload, plan))] = (last, failed, runs)
+        if not shrinking:
+            self.report(last, Origin(self.scenario.name, self.campaign.seed, self.seed), "first")
+        return sig
+
+    def found(self, found: Found) -> None:
+        """Replay the minimal case for its rate and report it next to the first failure."""
+        result, failed, runs = self.failing[case_key(found.minimal)]
+        k = 0
+        for _ in range(self.campaign.reproduce):
+            again = self.run(*found.minimal, True)
+            if again is not None and (signature(again) or frozenset()) & found.signature:
+                k += 1
+        origin = Origin(self.scenario.name, self.campaign.seed, self.seed, found.blob,
+                        shrink={"candidates": found.candidates, "failed": failed, "of": runs,
+                                "first": case_key(found.first) != case_key(found.minimal)},
+                        reproduction=rate(k, self.campaign.reproduce))
+        self.report(result, origin, "minimal")
+
+    def report(self, result: RunResult, origin: Origin, stage: str) -> None:
+        name = f"{self.scenario.name}-{self.backend}-{result.history.run}"
+        path = write(result, origin, self.campaign.report_dir, name)
+        self.campaign.failures.append({
+            "scenario": self.scenario.name, "backend": self.backend, "stage": stage,
+            "verdict": result.verdict.verdict, "run": result.history.run, "report": str(path),
+            "replay": f"chord-chaos replay {path}", "reproduction": origin.reproduction,
+            "messages": [v.message for v in result.verdict.violations] + list(result.verdict.reasons)})
+

@@ -157,7 +157,7 @@ class Runner:
         history = History(
             run=p.run, workload=workload_to_json(p.job.workload), backend=self.cluster.backend,
             client=p.client, events=self.tail.events(p.run), timeout=self.timeout,
-            harness_errors=errors, meta={"label": p.job.label},
+            harness_errors=errors, meta={"label": p.job.label, "t0_mono_ns": int(p.submitted * 1e9)},
         )
         self.tail.forget(p.run)
         path = history.save(self.out_dir / "histories")  # on disk before any check runs

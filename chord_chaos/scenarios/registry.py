@@ -29,6 +29,10 @@ class Scenario:
     delivery: str = "acks-late"
     backends: tuple[str, ...] = BACKENDS
 
+    def cases(self, backend: str) -> st.SearchStrategy[tuple[Workload, FaultPlan]]:
+        """(workload, fault plan) drawn together, so that shrinking minimises both."""
+        return st.tuples(self.workloads(), self.faults(backend))
+
     def __post_init__(self) -> None:
         if self.delivery not in DELIVERIES:
             raise ValueError(f"scenario {self.name}: unknown delivery {self.delivery!r}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chord_chaos.cli import main
-from chord_chaos.harness.campaign import explore
+from chord_chaos.harness.explore import explore, without_failures
 from chord_chaos.harness.procs import Registry, reap_stale
 from chord_chaos.models.canvas import Workload, workload_to_json
 from chord_chaos.models.faults import FaultPlan, parse_plan
@@ -23,8 +23,8 @@ from tests.harness.helpers import gone, wait_for
 
 def _cases(name: str, backend: str, seed: int, n: int = 8) -> list[tuple[Workload, FaultPlan]]:
     drawn: list[tuple[Workload, FaultPlan]] = []
-    explore(registry()[name], backend, seed, lambda: len(drawn) >= n,
-            lambda workload, plan: drawn.append((workload, plan)))
+    explore(registry()[name].cases(backend), seed, lambda: len(drawn) >= n,
+            without_failures(lambda workload, plan: drawn.append((workload, plan))))
     return drawn
 
 

@@ -1,0 +1,152 @@
+"""Drawing cases with Hypothesis, and shrinking a failing one, on a real (flaky) cluster.
+
+Hypothesis draws (workload, fault plan) pairs from a seed and shrinks both together when one
+fails. A real cluster is not deterministic, so two things keep Hypothesis honest:
+
+* every case is judged once and the answer is cached by the case's JSON: Hypothesis never
+  sees a case change its mind, so a candidate that failed once and passes later cannot end
+  the search with a Flaky error;
+* while shrinking, a candidate is run up to ``replays`` times and counts as failing if any
+  run fails with a violation sharing a check with the original failure; the judge reports
+  the rate, so the minimal case comes with "failed k of n".
+
+Shrinking has its own time budget; once spent, new candidates count as passing (cached), so
+Hypothesis settles on the smallest failing case found so far. After a failure and its
+shrinking, drawing resumes with the next seed of the round sequence, until ``over()``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+from chord_chaos.models.canvas import Workload, workload_to_json
+from chord_chaos.models.faults import FaultPlan
+
+MAX_EXAMPLES = 100_000  # the budget, not this, ends exploration
+Case = tuple[Workload, FaultPlan]
+Signature = frozenset[str]  # the checks a failing case violated
+# (workload, plan, shrinking) -> the violated checks, or None when the case passed
+Judge = Callable[[Workload, FaultPlan, bool], Signature | None]
+
+
+class _Over(Exception):
+    """The budget is spent: stop drawing."""
+
+
+class _Failing(Exception):
+    """Raised for Hypothesis: this case fails (the same failure as the first one)."""
+
+
+@dataclass
+class Found:
+    """A failure and the smallest case Hypothesis shrank it to."""
+
+    first: Case
+    minimal: Case
+    signature: Signature
+    candidates: int = 0  # shrink candidates judged on the cluster
+    blob: str | None = None  # Hypothesis's @reproduce_failure line
+
+
+def case_key(case: Case) -> str:
+    workload, plan = case
+    return json.dumps(workload_to_json(workload), sort_keys=True) + plan.dumps()
+
+
+@dataclass
+class _Round:
+    judge: Judge
+    over: Callable[[], bool]
+    shrink_budget: float
+    cache: dict[str, Signature | None] = field(default_factory=dict)
+    cases: dict[str, Case] = field(default_factory=dict)
+    found: Found | None = None
+    shrink_deadline: float = 0.0
+
+    def __call__(self, case: Case) -> None:
+        key = case_key(case)
+        if key not in self.cache:
+            if self.found is None:
+                if self.over():
+                    raise _Over
+                self.cache[key] = self.judge(*case, False)
+            elif time.monotonic() < self.shrink_deadline:
+                self.found.candidates += 1
+                self.cache[key] = self.judge(*case, True)
+            else:
+                self.cache[key] = None  # out of shrink budget: not run, counted as passing
+            self.cases[key] = case
+        sig = self.cache[key]
+        if sig is not None and self.found is None:
+            self.found = Found(case, case, sig)
+            self.shrink_deadline = time.monotonic() + self.shrink_budget
+        if sig is not None and self.found is not None and sig & self.found.signature:
+            raise _Failing(key)  # one raise site: Hypothesis tells failures apart by where they raise
+
+
+def _drawer(strategy: st.SearchStrategy[Case], round_seed: int, phases: list[Phase],
+            database: Path | None, state: _Round) -> Callable[[], None]:
+    @settings(max_examples=MAX_EXAMPLES, phases=phases, deadline=None, report_multiple_bugs=False,
+              database=DirectoryBasedExampleDatabase(str(database)) if database else None,
+              suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
+              derandomize=False, print_blob=True)
+    @seed(round_seed)
+    @given(strategy)
+    def draw(case: Case) -> None:
+        state(case)
+
+    return draw
+
+
+def explore(strategy: st.SearchStrategy[Case], pair_seed: int, over: Callable[[], bool], judge: Judge,
+            on_found: Callable[[Found], None] | None = None, shrink_budget: float = 60.0,
+            database: Path | None = None) -> None:
+    """Draw cases from ``pair_seed`` until ``over()``; shrink each failure and report it."""
+    for round_no in range(1_000):
+        state = _Round(judge, over, shrink_budget)
+        phases = [Phase.generate, Phase.shrink] if on_found else [Phase.generate]
+        if database is not None:
+            phases.insert(0, Phase.reuse)
+
+        draw = _drawer(strategy, zlib.crc32(f"{pair_seed}:{round_no}".encode()), phases, database,
+                       state)
+        try:
+            draw()
+        except _Over:
+            return
+        except _Failing as failing:
+            found = state.found
+            assert found is not None
+            found.minimal = state.cases[str(failing.args[0])]
+            found.blob = next((n.strip() for n in getattr(failing, "__notes__", ())
+                               if "reproduce_failure" in n), None)
+            if on_found is not None:
+                on_found(found)
+        else:
+            return  # the strategy is exhausted: every case it can draw was judged
+        if over():
+            return
+
+
+def pair_seed(campaign_seed: int, scenario: str, backend: str) -> int:
+    return zlib.crc32(f"{campaign_seed}:{scenario}:{backend}".encode())
+
+
+def without_failures(fn: Callable[[Workload, FaultPlan], None]) -> Judge:
+    """A judge for drawing only (tests, dry runs): every case passes."""
+
+    def judge(workload: Workload, plan: FaultPlan, shrinking: bool) -> Signature | None:
+        fn(workload, plan)
+        return None
+
+    return judge
+
