@@ -14,50 +14,25 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from chord_chaos.models.canvas import CanvasError, Workload, loads_workload, parse_workload
-from chord_chaos.models.faults import NO_FAULTS, FaultPlan, PlanError, loads_plan
+from chord_chaos.cli_campaign import add_campaign_commands
+from chord_chaos.cli_input import (
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    exit_for,
+    load_file,
+    load_plan,
+)
+from chord_chaos.models.canvas import parse_workload
+from chord_chaos.models.faults import NO_FAULTS
 from chord_chaos.models.guarantees import DEFAULT_DELIVERY, DELIVERIES
 from chord_chaos.models.semantics import predict
-
-EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
-
-
-class UsageError(Exception):
-    """Bad input: printed as one line, exit code 2."""
-
-
-def load_file(path: str) -> Workload:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file; give the path of a canvas JSON file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read ({exc.__class__.__name__}); "
-                         "give a UTF-8 canvas JSON file") from None
-    try:
-        workload = loads_workload(text, source=path)
-        predict(workload)  # validates arity and modelled shapes before anything runs
-    except CanvasError as exc:
-        raise UsageError(f"{path}: {exc}") from None
-    return workload
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     workload = load_file(args.file)
     print(json.dumps(predict(workload).to_json(), sort_keys=False))
     return EXIT_OK
-
-
-def load_plan(path: str) -> FaultPlan:
-    try:
-        return loads_plan(Path(path).read_text(encoding="utf-8"), source=path)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file; give the path of a fault plan JSON file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read ({exc.__class__.__name__}); give a fault plan JSON "
-                         "file") from None
-    except PlanError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -83,55 +58,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
             stack.callback(chaos.close)  # ends the nemesis thread (its restarted workers die with it)
             results = (chaos.run(job, plan or NO_FAULTS) for job in jobs)
         for result in results:
-            print(json.dumps(result.to_json(), default=repr), flush=True)
-            worst = max(worst, _exit_for(result.verdict.verdict))
+            line = result.to_json()
+            if result.verdict.verdict != "pass":
+                from chord_chaos.harness.report import Origin, write
+
+                line["report"] = str(write(result, Origin(), Path(args.report_dir),
+                                           f"run-{result.history.run}"))
+            print(json.dumps(line, default=repr), flush=True)
+            worst = max(worst, exit_for(result.verdict.verdict))
     return worst
-
-
-def _cmd_scenarios(args: argparse.Namespace) -> int:
-    from chord_chaos.scenarios.registry import registry
-
-    known = registry()
-    width = max(map(len, known))
-    for s in known.values():
-        print(f"{s.name:<{width}}  {s.delivery:<16} {'/'.join(s.backends):<14} {s.summary}")
-    return EXIT_OK
-
-
-def _cmd_chaos(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from chord_chaos.harness.campaign import Campaign
-    from chord_chaos.progress import Progress, table
-    from chord_chaos.scenarios.registry import ScenarioError, select
-
-    try:
-        pairs = select(args.scenario, args.backend)
-    except ScenarioError as exc:
-        raise UsageError(str(exc)) from None
-    if args.budget <= 0:
-        raise UsageError(f"--budget must be a positive number of seconds, got {args.budget:g}")
-    report_dir = Path(args.report_dir)
-    with Progress(args.budget) as progress:
-        campaign = Campaign(pairs, args.budget, args.seed, report_dir, on_run=progress.on_run)
-        summary = campaign.run()
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)  # a CI log: no terminal to size the table by
-    console.print(table(campaign.tallies, f"chord-chaos campaign, seed {args.seed}, "
-                                             f"{summary['elapsed']:.0f} s"))
-    for failure in summary["failures"]:
-        print(f"{failure['verdict'].upper()} {failure['scenario']}/{failure['backend']}: "
-              f"{'; '.join(failure['messages'])[:300]}\n  replay: {failure.get('replay', '-')}")
-    print(f"summary: {summary['path']}")
-    totals = summary["totals"]
-    if totals.get("violations"):
-        return EXIT_VIOLATION
-    return EXIT_UNKNOWN if totals.get("unknown") else EXIT_OK
-
-
-def _exit_for(verdict: str) -> int:
-    return {"pass": EXIT_OK, "violation": EXIT_VIOLATION}.get(verdict, EXIT_UNKNOWN)
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -151,7 +86,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
                          f"{exc}); give a history-*.json written by chord-chaos run") from None
     verdict = check(predict(workload), history)
     print(json.dumps({"file": args.file, "run": history.run, **verdict.to_json()}))
-    return _exit_for(verdict.verdict)
+    return exit_for(verdict.verdict)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--concurrency", type=int, default=2, help="pool size per node (default 2)")
     r.add_argument("--database-url", default=None,
                    help="SQLAlchemy URL for --backend database (default: an SQLite file)")
-    r.add_argument("--report-dir", default="reports", help="where histories go (default reports/)")
+    r.add_argument("--report-dir", default="reports",
+                   help="histories, and a report directory per failing run (default reports/)")
     r.add_argument("--faults", metavar="PLAN", default=None,
                    help="a fault plan JSON file to apply to each run (a chaos cluster with Toxiproxy)")
     r.add_argument("--delivery", choices=list(DELIVERIES), default=None,
@@ -180,21 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "with --faults; without both, a plain cluster)")
     r.set_defaults(func=_cmd_run)
 
-    c = sub.add_parser("chaos", help="run a chaos campaign over scenarios within a time budget")
-    c.add_argument("--budget", type=float, default=600.0, help="seconds (default 600)")
-    c.add_argument("--scenario", action="append", default=None, metavar="NAME",
-                   help="a scenario to run (repeatable; default all, see 'chord-chaos scenarios')")
-    c.add_argument("--backend", action="append", default=None, metavar="NAME",
-                   help="redis or database (repeatable; default each scenario's own)")
-    c.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
-    c.add_argument("--report-dir", default="reports", help="histories, cases and summary.json "
-                                                           "(default reports/)")
-    c.set_defaults(func=_cmd_chaos)
+    add_campaign_commands(sub)
 
-    s = sub.add_parser("scenarios", help="list the chaos scenarios, one line each")
-    s.set_defaults(func=_cmd_scenarios)
-
-    a = sub.add_parser("analyze", help="re-check a saved history without a cluster")
+    a = sub.add_parser("analyze", help="re-check a saved history or report without a cluster")
     a.add_argument("file")
     a.set_defaults(func=_cmd_analyze)
     return parser

@@ -35,15 +35,16 @@ def table(tallies: list[Tally], title: str) -> Table:
 class Progress:
     """``on_run`` for Campaign; a context manager that owns the live display."""
 
-    def __init__(self, budget: float, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, budget: float, stream: TextIO = sys.stderr, plain: bool = False) -> None:
         self.console = Console(file=stream, stderr=stream is sys.stderr)
+        self.plain = plain
         self.budget = budget
         self.t0 = time.monotonic()
         self.tallies: dict[tuple[str, str], Tally] = {}
         self.live: Live | None = None
 
     def __enter__(self) -> Progress:
-        if self.console.is_terminal:
+        if self.console.is_terminal and not self.plain:
             self.live = Live(self._table(), console=self.console, refresh_per_second=2, transient=True)
             self.live.__enter__()
         return self
@@ -70,3 +71,10 @@ class Progress:
                            f"{' anomalies=' + str(len(v.anomalies)) if v.anomalies else ''}"
                            f"{' known=' + ','.join(sorted({k for k, _ in v.known})) if v.known else ''}"
                            f"{': ' + extra[:200] if extra else ''}", highlight=False, soft_wrap=True)
+
+
+def print_table(tallies: list[Tally], title: str) -> None:
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # a CI log: no terminal to size the table by
+    console.print(table(tallies, title))

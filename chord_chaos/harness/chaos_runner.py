@@ -190,7 +190,7 @@ class ChaosRunner:
             run=run, workload=workload_to_json(job.workload), backend=self.cluster.backend,
             client=view, events=self.tail.events(run),
             timeout=round(client.deadline - t0, 3), harness_errors=tuple(harness_errors),
-            meta={"label": job.label, "t0_mono_ns": int(t0 * 1e9)},
+            meta={"label": job.label, "t0_mono_ns": int(t0 * 1e9), "chaos": True},
             delivery=self.cluster.delivery or "acks-early",
             faults=plan.to_json(), nemesis=tuple(nemesis.records()),
             client_errors=tuple(client.errors), worker_exits=exits,

@@ -43,6 +43,10 @@ class KnownIssue:
     celery_versions: str
     minimal_canvas: dict[str, Any]
     matches: Matcher
+    backend: str = "redis"  # where the minimal canvas reproduces it
+    delivery: str | None = None  # a chaos cluster with this delivery configuration, with ``plan``
+    plan: dict[str, Any] | None = None
+    flaky: bool = False  # reproduces only at times: a check that misses it is not news
 
 
 def _canonical(value: Any) -> Any:
@@ -220,7 +224,7 @@ REGISTER: tuple[KnownIssue, ...] = (
         celery_versions="5.7.0",
         minimal_canvas={"chain": [{"task": "tag", "args": ["a"], "immutable": True},
                                   {"task": "retry", "args": [1, "v"], "immutable": True}]},
-        matches=_retry_state_overwrites_success,
+        matches=_retry_state_overwrites_success, flaky=True,
     ),
     KnownIssue(
         id="group-body-continuation",
@@ -286,7 +290,7 @@ REGISTER: tuple[KnownIssue, ...] = (
         link="no Celery issue found (searched the tracker for the ValueError message)",
         celery_versions="5.7.0",
         minimal_canvas={"task": "retry", "args": [2, "v"], "immutable": True},
-        matches=_database_retry_state_unreadable,
+        matches=_database_retry_state_unreadable, backend="database", flaky=True,
     ),
     KnownIssue(
         id="worker-exit-on-reconnect",
@@ -302,7 +306,9 @@ REGISTER: tuple[KnownIssue, ...] = (
         minimal_canvas={"chord": {"header": [{"task": "sleep", "args": [1.0, "a"], "immutable": True},
                                              {"task": "sleep", "args": [1.0, "b"], "immutable": True}],
                                   "body": {"task": "tag", "args": ["z"]}}},
-        matches=_worker_exit_on_reconnect,
+        matches=_worker_exit_on_reconnect, backend="database", delivery="acks-late",
+        plan={"faults": [{"kind": "restart_redis", "target": "broker", "at": 0.3, "duration": 0.1}]},
+        flaky=True,
     ),
 )
 

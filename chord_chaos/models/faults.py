@@ -191,6 +191,9 @@ def _parse_fault(obj: Any, path: str) -> Fault:
         raise PlanError(f"{path}.params: {kind} takes {names}, not {', '.join(sorted(extra))}")
     params = {k: _number(params_obj, k, f"{path}.params", lo, hi, lo) for k, (lo, hi) in allowed.items()
               if k in params_obj}
+    if kind == "slicer" and params.get("size_variation", 0) >= params.get("average_size", 1):
+        raise PlanError(f"{path}.params.size_variation: must be below average_size (Toxiproxy 2.12 "
+                        "panics otherwise, Shopify/toxiproxy#541); lower it")
     anchor = None
     if "anchor" in obj:
         anchor = _parse_anchor(obj["anchor"], f"{path}.anchor")

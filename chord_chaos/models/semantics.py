@@ -482,6 +482,22 @@ def _only(names: frozenset[str]) -> str:
 # ---------------------------------------------------------------- validation
 
 
+def _check_led_by_group(path: str, c: Chain) -> None:
+    """``_fold_chain`` hands a chain whose first step is a group to ``group.__or__``, which makes
+    the next item the chord's body *as is*: a one-member group there stays a group (it is not
+    unrolled as ``_merge_chain_step`` would), so ``chain(group(a, b), group(c))`` returns
+    ``[[c]]``. The model follows ``_merge_chain_step`` only: reject that shape."""
+    items = [(i, item) for i, item in enumerate(c.items) if not _is_empty_group(item)]
+    if len(items) < 2 or not isinstance(_unroll(path, items[0][1])[1], Group):
+        return
+    i, nxt = items[1]
+    if isinstance(nxt, Group) and len(nxt.items) == 1:
+        raise CanvasError(
+            f"{path}.chain[{i}]", "a one-member group right after a chain's leading group "
+            "(Celery keeps it as the chord body, group | group) is not modelled",
+            "give the group a second member, or put a task between the two groups")
+
+
 def check_workload(workload: Workload) -> None:
     """Reject canvases the model cannot predict exactly; CanvasError names the path."""
     _check(workload.canvas, "$", len(workload.args), frozenset(workload.kwargs), workload)
@@ -504,6 +520,7 @@ def _check(c: Canvas, path: str, n_in: int, kw_in: frozenset[str], w: Workload) 
                    frozenset(), w)
         if not chain_steps(path, c):
             raise CanvasError(path, "chain without tasks", "give the chain at least one task")
+        _check_led_by_group(path, c)
     elif isinstance(c, Group):
         for i, item in enumerate(c.items):
             _check(item, f"{path}.group[{i}]", n_in, kw_in, w)

@@ -52,3 +52,9 @@ def test_unknown_kinds_are_refused() -> None:
 
 def test_plans_shrink_towards_the_gentlest_kind() -> None:
     assert GENTLE_FIRST[0] == "latency" and GENTLE_FIRST[-1] == "kill_redis"
+
+
+@given(fault_plans("redis", kinds=("slicer",)))
+def test_slicer_variation_stays_below_the_average_size(plan: FaultPlan) -> None:
+    for f in plan.faults:  # Toxiproxy 2.12 panics otherwise (Shopify/toxiproxy#541)
+        assert f.params["size_variation"] < f.params["average_size"]

@@ -43,6 +43,9 @@ def test_every_drawn_plan_round_trips_through_json(plan: FaultPlan) -> None:
      "anchor.role: use one of header, body, any"),
     ({"faults": [{"kind": "partition", "target": "w0.broker", "speed": 1}]}, "unknown field(s) speed"),
     ({"faults": {}}, 'expected an object {"faults": [...]}'),
+    ({"faults": [{"kind": "slicer", "target": "w0.broker",
+                  "params": {"average_size": 8, "size_variation": 8}}]},
+     "size_variation: must be below average_size"),
 ])
 def test_a_bad_plan_names_the_field(plan: object, message: str) -> None:
     with pytest.raises(PlanError, match=re.escape(message)):

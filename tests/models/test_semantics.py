@@ -671,3 +671,18 @@ def test_arity_depends_on_position() -> None:
     assert P({"canvas": T("mul", 2), "args": [3]}).value == 6
     assert P({"canvas": chord([T("mul", 2)], T("tsum")), "args": [3]}).value == 6
     assert P(chord([tag("a")], T("mul", 2))).value == [["a"], ["a"]]
+
+
+def test_a_one_member_group_after_a_leading_group_is_rejected_not_guessed() -> None:
+    """Celery: chain(group(a, b), group(c)) is group.__or__ -> chord(group(a, b), group(c)),
+    which returns [[c]]; _merge_chain_step would have unrolled group(c). Not modelled."""
+    import pytest
+
+    from chord_chaos.models.canvas import CanvasError, parse_workload
+    from chord_chaos.models.semantics import predict
+
+    tag = [{"task": "tag", "args": [x], "immutable": True} for x in "abc"]
+    with pytest.raises(CanvasError, match=r"\$\.chain\[2\]: a one-member group"):
+        predict(parse_workload({"chain": [{"group": []}, {"group": tag[:2]}, {"group": tag[2:]}]}))
+    ok = predict(parse_workload({"chain": [tag[0], {"group": tag[1:]}, {"group": tag[2:]}]}))
+    assert ok.status == "SUCCESS"

@@ -1,0 +1,47 @@
+"""What every command shares: exit codes, the one-line usage error, and loading input files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chord_chaos.models.canvas import CanvasError, Workload, loads_workload
+from chord_chaos.models.faults import FaultPlan, PlanError, loads_plan
+from chord_chaos.models.semantics import predict
+
+EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Bad input: printed as one line, exit code 2."""
+
+
+def exit_for(verdict: str) -> int:
+    return {"pass": EXIT_OK, "violation": EXIT_VIOLATION}.get(verdict, EXIT_UNKNOWN)
+
+
+def load_file(path: str) -> Workload:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file; give the path of a canvas JSON file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read ({exc.__class__.__name__}); "
+                         "give a UTF-8 canvas JSON file") from None
+    try:
+        workload = loads_workload(text, source=path)
+        predict(workload)  # validates arity and modelled shapes before anything runs
+    except CanvasError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return workload
+
+
+def load_plan(path: str) -> FaultPlan:
+    try:
+        return loads_plan(Path(path).read_text(encoding="utf-8"), source=path)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file; give the path of a fault plan JSON file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read ({exc.__class__.__name__}); give a fault plan JSON "
+                         "file") from None
+    except PlanError as exc:
+        raise UsageError(str(exc)) from None
