@@ -6,17 +6,29 @@ TOXIPROXY_VERSION := v2.12.0
 TEST_TIMEOUT := 900
 CHAOS_BUDGET ?= 600
 CHAOS_ARGS ?=
+GATE_BUDGET ?= 180
+GATE_SCENARIOS := broker-latency backend-resets worker-killed-mid-header worker-killed-mid-body \
+	child-killed-mid-header warm-shutdown-mid-header redis-restart-mid-chord worker-partitioned \
+	map-reduce hierarchical-rollup multi-stage-etl
 
-.PHONY: setup redis toxiproxy venv test lint unit bench chaos clean
+.PHONY: setup redis chromium toxiproxy venv test lint unit bench chaos gate clean
 
-setup: redis toxiproxy venv
+setup: redis chromium toxiproxy venv
+
+# $(call apt,binary,package,purpose): install a Debian package when its binary is missing.
+define apt
+	@if command -v $(1) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's $(2) ($(3))"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
+	else echo "$(1) is missing: run 'sudo apt-get install $(2)', then make setup again"; exit 1; fi
+endef
 
 redis:
-	@if command -v redis-server >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = 0 ]; then \
-		echo "installing Debian's redis-server"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
-	else echo "redis-server is missing: run 'sudo apt-get install redis-server', then make setup again"; exit 1; fi
+	$(call apt,redis-server,redis-server,the broker and result backend)
+
+chromium:
+	$(call apt,chromium,chromium,renders report.html for the screenshot test)
 
 toxiproxy: bin/toxiproxy-server
 bin/toxiproxy-server:
@@ -53,6 +65,16 @@ bench: setup
 # leaves room for the last run and the summary). More: make chaos CHAOS_ARGS="--seed 7".
 chaos: setup
 	timeout $$(( $(CHAOS_BUDGET) + 300 )) $(VENV)/bin/chord-chaos chaos --budget $(CHAOS_BUDGET) $(CHAOS_ARGS)
+
+# The CI regression gate: a fixed-seed slice of the campaign (no example database, so the same
+# cases every time), failing on a violation outside the known-issues register; then a check that
+# every register entry still reproduces (reported, never failing). JUnit XML in reports/gate/.
+gate: setup
+	timeout $$(( $(GATE_BUDGET) + 240 )) $(VENV)/bin/chord-chaos chaos --seed 0 --budget $(GATE_BUDGET) \
+		--database none --shrink-budget 20 --fail-on violation --report-dir reports/gate \
+		--junit reports/gate/junit.xml $(foreach s,$(GATE_SCENARIOS),--scenario $(s))
+	timeout 300 $(VENV)/bin/chord-chaos known-issues --check --times 1 --report-dir reports/gate/register \
+		--json reports/gate/register.json --junit reports/gate/register-junit.xml
 
 clean:
 	rm -rf .cc-runs reports .pytest_cache .mypy_cache .ruff_cache .hypothesis

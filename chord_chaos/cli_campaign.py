@@ -36,6 +36,12 @@ def add_campaign_commands(sub: Any) -> None:
     c.add_argument("--workers", type=int, default=1,
                    help="isolated clusters at once, each a process with its own share (default 1)")
     c.add_argument("--junit", default=None, metavar="FILE", help="also write JUnit XML here")
+    c.add_argument("--compose", action="store_true",
+                   help="run on docker-compose.yml's containers (inside its runner service): the "
+                        "scenarios of the workers' delivery configuration and backend only")
+    c.add_argument("--fail-on", choices=["unknown", "violation"], default="unknown",
+                   help="exit non-zero on a violation or an unknown run (default), or on a "
+                        "violation only (unknown runs are still reported)")
     c.set_defaults(func=cmd_chaos)
 
     s = sub.add_parser("scenarios", help="list the chaos scenarios, one line each")
@@ -59,6 +65,8 @@ def add_campaign_commands(sub: Any) -> None:
                    help="rerun every entry's minimal case and say whether it still reproduces")
     k.add_argument("--times", type=int, default=2, help="runs per entry with --check (default 2)")
     k.add_argument("--json", default=None, metavar="FILE", help="write the check's results here")
+    k.add_argument("--junit", default=None, metavar="FILE", help="write the check as JUnit XML")
+    k.add_argument("--report-dir", default="reports/known-issues", help="histories of the check")
     k.set_defaults(func=cmd_known_issues)
 
 
@@ -74,11 +82,11 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return i, n
 
 
-def _exit_for_summary(summary: dict[str, Any]) -> int:
+def _exit_for_summary(summary: dict[str, Any], fail_on: str = "unknown") -> int:
     totals = summary["totals"]
     if totals.get("violations"):
         return EXIT_VIOLATION
-    return EXIT_UNKNOWN if totals.get("unknown") else EXIT_OK
+    return EXIT_UNKNOWN if totals.get("unknown") and fail_on == "unknown" else EXIT_OK
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
@@ -108,7 +116,24 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     pairs = [p for i, p in enumerate(pairs) if i % shards == shard - 1]
     if not pairs:
         raise UsageError(f"shard {shard}/{shards} has no (scenario, backend) pair; use fewer shards")
+    if args.compose:
+        pairs = _compose_pairs(pairs)
     return _campaign(args, pairs)
+
+
+def _compose_pairs(pairs: list[Any]) -> list[Any]:
+    """Containers have one delivery configuration and one backend: keep the scenarios that fit."""
+    delivery = os.environ.get("CC_DELIVERY", "acks-late")
+    backend = "database" if os.environ.get("CC_BACKEND_URL", "").startswith("db+") else "redis"
+    fitting = [(s, b) for s, b in pairs if s.delivery == delivery and b == backend]
+    skipped = sorted({f"{s.name}/{b}" for s, b in pairs} - {f"{s.name}/{b}" for s, b in fitting})
+    if skipped:
+        print(f"chord-chaos: compose mode runs {delivery} on {backend} only; skipping "
+              f"{', '.join(skipped)}", file=sys.stderr)
+    if not fitting:
+        raise UsageError(f"no selected scenario uses {delivery} on {backend}, as the compose "
+                         "workers do; pick others or change CC_DELIVERY/CC_BACKEND_URL")
+    return fitting
 
 
 def _campaign(args: argparse.Namespace, pairs: list[Any]) -> int:
@@ -120,11 +145,15 @@ def _campaign(args: argparse.Namespace, pairs: list[Any]) -> int:
     with Progress(args.budget, plain=bool(os.environ.get(PLAIN_PROGRESS))) as progress:
         campaign = Campaign(pairs, args.budget, args.seed, report_dir, on_run=progress.on_run,
                             shrink_budget=args.shrink_budget, database=database)
+        if args.compose:
+            from chord_chaos.harness.compose import ComposeCluster
+
+            campaign.factory = lambda backend, delivery: ComposeCluster(delivery).start()
         summary = campaign.run()
-    return _finish(summary, f"chord-chaos campaign, seed {args.seed}", args.junit)
+    return _finish(summary, f"chord-chaos campaign, seed {args.seed}", args.junit, args.fail_on)
 
 
-def _finish(summary: dict[str, Any], title: str, junit: str | None) -> int:
+def _finish(summary: dict[str, Any], title: str, junit: str | None, fail_on: str = "unknown") -> int:
     from chord_chaos.harness.campaign import Tally
     from chord_chaos.progress import print_table
 
@@ -139,7 +168,7 @@ def _finish(summary: dict[str, Any], title: str, junit: str | None) -> int:
         from chord_chaos.harness.junit import write_junit
 
         print(f"junit: {write_junit(summary, Path(junit))}")
-    return _exit_for_summary(summary)
+    return _exit_for_summary(summary, fail_on)
 
 
 def _parallel(args: argparse.Namespace, shard: int, shards: int) -> int:
@@ -151,6 +180,7 @@ def _parallel(args: argparse.Namespace, shard: int, shards: int) -> int:
         argv = [sys.executable, "-m", "chord_chaos.cli", "chaos", "--budget", str(args.budget),
                 "--seed", str(args.seed), "--shrink-budget", str(args.shrink_budget),
                 "--database", args.database, "--report-dir", str(report_dir / f"worker-{k}"),
+                "--fail-on", args.fail_on,
                 "--shard", f"{(shard - 1) * n + k}/{shards * n}"]
         for name in args.scenario or []:
             argv += ["--scenario", name]
@@ -172,14 +202,15 @@ def _parallel(args: argparse.Namespace, shard: int, shards: int) -> int:
     if not present:
         raise UsageError(f"no worker wrote a summary (exit codes {codes}); see the lines above")
     return _merged(present, report_dir, f"chord-chaos campaign, seed {args.seed}, {n} workers",
-                   args.junit)
+                   args.junit, args.fail_on)
 
 
-def _merged(paths: list[Path], out: Path, title: str, junit: str | None) -> int:
+def _merged(paths: list[Path], out: Path, title: str, junit: str | None,
+            fail_on: str = "unknown") -> int:
     from chord_chaos.harness.merge import merge_summaries
 
     summary = merge_summaries([json.loads(p.read_text(encoding="utf-8")) for p in paths], out)
-    return _finish(summary, title, junit)
+    return _finish(summary, title, junit, fail_on)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -240,13 +271,20 @@ def cmd_known_issues(args: argparse.Namespace) -> int:
         raise UsageError(f"--times must be at least 1, got {args.times}")
     from chord_chaos.harness.register_check import check_register
 
-    results = check_register(args.times, Path("reports/known-issues"))
+    results = check_register(args.times, Path(args.report_dir))
     for r in results:
         state = "reproduces" if r["reproduced"] else "DID NOT REPRODUCE"
         hint = "" if r["reproduced"] else (
             " (flaky: expected at times)" if r["flaky"] else " - fixed in this Celery? check its link")
-        print(f"{r['id']}: {state} {r['reproduced']}/{r['runs']}{hint}")
+        version = "" if r["version_listed"] else (
+            f" [entry lists Celery {r['celery_versions']}, installed {r['installed_celery']}]")
+        print(f"{r['id']}: {state} {r['reproduced']}/{r['runs']}{hint}{version}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1))
+    if args.junit:
+        from chord_chaos.harness.junit import write_junit
+
+        empty = {"scenarios": [], "failures": [], "elapsed": 0}
+        print(f"junit: {write_junit(empty, Path(args.junit), register=results)}")
     return EXIT_OK

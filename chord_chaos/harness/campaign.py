@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chord_chaos.harness.chaos_runner import ChaosRunner
+from chord_chaos.harness.chaos_runner import ChaosCluster, ChaosRunner
 from chord_chaos.harness.cluster import Cluster
 from chord_chaos.harness.explore import Found, Signature, case_key, explore, pair_seed
 from chord_chaos.harness.report import Origin, write
@@ -29,19 +29,26 @@ from chord_chaos.models.canvas import Workload, workload_to_json
 from chord_chaos.models.faults import FaultPlan
 from chord_chaos.scenarios.registry import Scenario
 
+ClusterFactory = Callable[[str, str], ChaosCluster]  # (backend, delivery) -> a started cluster
+
+
+def local_cluster(backend: str, delivery: str) -> ChaosCluster:
+    return Cluster(backend=backend, delivery=delivery).start()
+
 
 @dataclass
 class _Live:
     """A chaos cluster and its runner, which live and die together (the runner's nemesis
     thread is the parent of every process it restarted); replaced when it cannot be reset."""
 
-    cluster: Cluster
+    cluster: ChaosCluster
     runner: ChaosRunner
+    factory: ClusterFactory
 
     @staticmethod
-    def start(backend: str, delivery: str, report_dir: Path) -> _Live:
-        cluster = Cluster(backend=backend, delivery=delivery).start()
-        return _Live(cluster, ChaosRunner(cluster, report_dir))
+    def start(backend: str, delivery: str, report_dir: Path, factory: ClusterFactory) -> _Live:
+        cluster = factory(backend, delivery)
+        return _Live(cluster, ChaosRunner(cluster, report_dir), factory)
 
     def close(self) -> None:
         try:
@@ -51,7 +58,8 @@ class _Live:
 
     def restart(self) -> None:
         self.close()
-        fresh = _Live.start(self.cluster.backend, self.cluster.delivery or "", self.runner.out_dir)
+        fresh = _Live.start(self.cluster.backend, self.cluster.delivery or "", self.runner.out_dir,
+                            self.factory)
         self.cluster, self.runner = fresh.cluster, fresh.runner
 
 
@@ -141,6 +149,7 @@ class Campaign:
     replays: int = 2  # runs per shrink candidate
     reproduce: int = 3  # replays of the minimal case for its reproduction rate
     database: Path | None = None  # Hypothesis example database: known failures are drawn first
+    factory: ClusterFactory = local_cluster  # compose mode passes its own
     tallies: list[Tally] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
 
@@ -158,7 +167,7 @@ class Campaign:
                     if live is not None:
                         live.close()
                         live = None
-                    live = _Live.start(backend, scenario.delivery, self.report_dir)
+                    live = _Live.start(backend, scenario.delivery, self.report_dir, self.factory)
                 left = self.budget - (time.monotonic() - t0)
                 share_end = time.monotonic() + left / (len(order) - i)
                 _Pair(self, scenario, backend, live, tally, share_end).explore()

@@ -58,6 +58,10 @@ class ChaosCluster(RunnableCluster, FaultableCluster, Protocol):
         """Workers that exited by themselves: Celery's failure."""
         ...
 
+    def close(self) -> None:
+        """Stop (or, in compose mode, let go of) everything it started."""
+        ...
+
 
 class _ClientLog(logging.Handler):
     """What Celery and kombu log in the client while a run is faulted (a result backend that

@@ -11,7 +11,6 @@ idempotent. A fault that could not be applied or healed is a harness error: the 
 from __future__ import annotations
 
 import fnmatch
-import os
 import random
 import signal
 import time
@@ -23,22 +22,53 @@ import psutil
 
 from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.ledger import Event
-from chord_chaos.harness.redis_server import RedisServer
 from chord_chaos.harness.toxiproxy import Link, ToxiproxyClient
-from chord_chaos.harness.workers import WorkerNode
 from chord_chaos.models.faults import NETWORK_KINDS, Fault, FaultPlan
 
 JITTER_STEP = 0.1  # seconds between latency updates of a jittered latency fault
 WARM_SHUTDOWN_WAIT = 30.0  # scenario tasks take under a second
 
 
+class Worker(Protocol):
+    """A worker node as the nemesis sees it: a process here, a container in compose mode."""
+
+    name: str
+
+    @property
+    def hostname(self) -> str: ...
+
+    def alive(self) -> bool: ...
+
+    def kill(self, sig: int = signal.SIGKILL) -> None: ...
+
+    def wait_exit(self, timeout: float) -> bool: ...
+
+    def pool_pids(self) -> list[int]: ...
+
+    def kill_child(self, pid: int) -> bool: ...
+
+    def last_error(self) -> str: ...
+
+
+class Server(Protocol):
+    """A redis-server as the nemesis sees it."""
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def restart(self) -> object: ...
+
+
 class FaultableCluster(Protocol):
     links: dict[str, Link]
     proxies: ToxiproxyClient | None
 
-    def worker(self, name: str) -> WorkerNode: ...
+    def worker(self, name: str) -> Worker: ...
 
-    def redis(self, role: str) -> RedisServer: ...
+    def redis(self, role: str) -> Server: ...
 
     def restart_worker(self, name: str) -> None: ...
 
@@ -185,8 +215,7 @@ class Nemesis:
                 worker = self.cluster.worker(name)
                 # A warm shutdown ends by itself once running tasks finish; stopping it early
                 # would SIGTERM the pool too, which is not the fault that was asked for.
-                if f.kind == "term_worker" and worker.proc is not None \
-                        and not worker.proc.wait_exit(WARM_SHUTDOWN_WAIT):
+                if f.kind == "term_worker" and not worker.wait_exit(WARM_SHUTDOWN_WAIT):
                     a.note = f"warm shutdown took over {WARM_SHUTDOWN_WAIT:g} s; stopped"
                 self.cluster.restart_worker(name)
         elif f.kind == "pause_redis":
@@ -205,15 +234,12 @@ class Nemesis:
     def _kill_child(self, a: _Active) -> None:
         """SIGKILL one pool child: the anchor's own process, or the lowest pid of the node."""
         worker = self._worker(a)
-        children = worker.pool_pids()
-        pid = a.anchor_event.pid if a.anchor_event is not None else min(children, default=0)
+        pid = a.anchor_event.pid if a.anchor_event is not None else min(worker.pool_pids(), default=0)
         a.resolved = [f"{worker.name}:{pid}"]
-        if pid not in children:  # never signal a pid that is not our worker's child
+        if not worker.kill_child(pid):  # never signal a pid that is not our worker's child
             a.note = f"pid {pid} is no longer a pool child of {worker.name}"
-            return
-        os.kill(pid, signal.SIGKILL)
 
-    def _worker(self, a: _Active) -> WorkerNode:
+    def _worker(self, a: _Active) -> Worker:
         if a.fault.target != "@anchor":
             return self.cluster.worker(a.fault.target)
         assert a.anchor_event is not None

@@ -48,7 +48,11 @@ def check_register(times: int, out: Path) -> list[dict[str, Any]]:
     found: dict[str, list[RunResult]] = {}
     for entries in groups.values():
         found.update(_runs(entries, times, out))
+    from importlib.metadata import version
+
+    installed = version("celery")
     return [{"id": k.id, "backend": k.backend, "celery_versions": k.celery_versions, "link": k.link,
+             "installed_celery": installed, "version_listed": installed in k.celery_versions,
              "flaky": k.flaky, "runs": times,
              "reproduced": sum(any(i == k.id for i, _ in r.verdict.known) for r in found[k.id])}
             for k in REGISTER]

@@ -9,6 +9,7 @@ killing the main process takes the whole node down, as a machine crash would.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -84,6 +85,17 @@ class WorkerNode:
             return [c.pid for c in psutil.Process(self.pid).children()]
         except psutil.Error:
             return []
+
+    def wait_exit(self, timeout: float) -> bool:
+        """Bounded wait for the main process to exit on its own (a warm shutdown); True if it did."""
+        return self.proc is None or self.proc.wait_exit(timeout)
+
+    def kill_child(self, pid: int) -> bool:
+        """SIGKILL one pool process; False (nothing sent) if ``pid`` is not one of ours."""
+        if pid not in self.pool_pids():
+            return False
+        os.kill(pid, signal.SIGKILL)
+        return True
 
     def last_error(self) -> str:
         """``: <the last CRITICAL line of its log>``, or nothing: why a worker exited by itself."""

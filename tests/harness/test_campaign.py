@@ -120,3 +120,21 @@ def test_a_killed_campaign_leaves_no_orphan(tmp_path: Path) -> None:
         proc.kill()
         proc.wait(timeout=10)
         reap_stale(state)
+
+
+@pytest.mark.cluster
+def test_two_workers_run_isolated_slices_and_merge(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["chaos", "--budget", "6", "--workers", "2", "--scenario", "broker-latency",
+                 "--scenario", "backend-resets", "--backend", "redis", "--database", "none",
+                 "--report-dir", str(tmp_path), "--junit", str(tmp_path / "junit.xml")])
+    out = capsys.readouterr().out
+    merged = json.loads((tmp_path / "summary.json").read_text())
+    slices = [json.loads((tmp_path / f"worker-{k}" / "summary.json").read_text()) for k in (1, 2)]
+    assert [[s["scenario"] for s in sl["scenarios"]] for sl in slices] == [["broker-latency"],
+                                                                           ["backend-resets"]]
+    assert merged["merged_from"] == 2 and merged["totals"]["runs"] == sum(
+        sl["totals"]["runs"] for sl in slices)
+    assert (tmp_path / "junit.xml").exists() and "2 workers" in out
+    assert code == (1 if merged["totals"].get("violations") else 3 if merged["totals"].get("unknown")
+                    else 0)

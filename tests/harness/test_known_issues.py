@@ -127,3 +127,19 @@ def test_a_worker_exit_matches_only_with_celerys_reconnect_error() -> None:
                                      "MemoryError()")
     known, rest = match_known([crash, other], _prediction(), replace(h, worker_exits=(crash.message,)))
     assert [k for k, _ in known] == ["worker-exit-on-reconnect"] and rest == [other]
+
+
+def test_a_child_killed_after_its_task_succeeded_matches_only_that_hang() -> None:
+    from dataclasses import replace
+
+    from tests.harness.test_checks import _correct_events, _history, _prediction
+
+    events = _correct_events()[:4]  # both header tasks ended; the body never ran
+    record = {"kind": "kill_child", "applied": 0.1, "resolved": ["w0:1"]}
+    hang = Violation("liveness", "the result did not resolve within 16 s")
+    h = replace(_history(events), nemesis=(record,), faults={"faults": [
+        {"kind": "kill_child", "target": "w0", "at": 0.0, "duration": 0.05}]})
+    assert [k for k, _ in match_known([hang], _prediction(), h)[0]] == ["worker-lost-after-success"]
+    mid_task = replace(h, events=tuple(events[:1]))  # pid 1 killed while running: not this issue
+    assert match_known([hang], _prediction(), mid_task)[0] == []
+    assert match_known([hang], _prediction(), replace(h, backend="database"))[0] == []
