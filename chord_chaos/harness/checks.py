@@ -132,15 +132,23 @@ def check_results(p: Prediction, h: History) -> list[Violation]:
     return out
 
 
+def start_end_times(events: tuple[Event, ...], last: bool) -> tuple[dict[str, int], dict[str, int]]:
+    """Each node's first start, and its last end (``last``) or first end that is not a retry."""
+    first_start: dict[str, int] = {}
+    end: dict[str, int] = {}
+    for e in sorted(events, key=lambda e: e.mono):
+        if e.kind == "start":
+            first_start.setdefault(e.node, e.mono)
+        elif last:
+            end[e.node] = e.mono
+        elif e.outcome and "retry" not in e.outcome:
+            end.setdefault(e.node, e.mono)
+    return first_start, end
+
+
 def check_order(p: Prediction, h: History) -> list[Violation]:
     """Happens-before: a chord body starts after its last header task ended; chains in order."""
-    first_start: dict[str, int] = {}
-    last_end: dict[str, int] = {}
-    for e in h.events:
-        if e.kind == "start":
-            first_start[e.node] = min(first_start.get(e.node, e.mono), e.mono)
-        else:
-            last_end[e.node] = max(last_end.get(e.node, e.mono), e.mono)
+    first_start, last_end = start_end_times(h.events, last=True)
     out = []
     for before, after in p.happens_before:
         if before in last_end and after in first_start and first_start[after] < last_end[before]:

@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 
-from chord_chaos.harness.checks import Violation, check_outcome, dump_json
+from chord_chaos.harness.checks import Violation, check_outcome, dump_json, start_end_times
 from chord_chaos.harness.history import History, executions_by_node
 from chord_chaos.models.semantics import Prediction
 
@@ -114,13 +114,7 @@ def results(p: Prediction, h: History) -> list[Finding]:
 
 def order(p: Prediction, h: History) -> list[Finding]:
     """Nothing starts before one finished execution of each predecessor (a body, its header)."""
-    first_start: dict[str, int] = {}
-    first_end: dict[str, int] = {}
-    for e in h.events:
-        if e.kind == "start":
-            first_start.setdefault(e.node, e.mono)
-        elif _final_end(e.outcome):
-            first_end.setdefault(e.node, e.mono)
+    first_start, first_end = start_end_times(h.events, last=False)
     out: list[Finding] = []
     for before, after in p.happens_before:
         if after not in first_start:

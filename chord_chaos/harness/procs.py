@@ -467,3 +467,37 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         previous(signum, frame)  # Python's default SIGINT handler raises KeyboardInterrupt
         return
     raise SystemExit(128 + signum)
+
+
+class OwnedProcess:
+    """What a harness-owned server (redis-server, toxiproxy-server) shares: its Managed process,
+    whether it runs, its pid, and a stop or kill through the supervisor that started it."""
+
+    supervisor: Supervisor
+    proc: Managed | None
+
+    @property
+    def label(self) -> str:
+        """How errors name it, e.g. ``redis-server (broker)``."""
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.alive()
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise HarnessError(f"{self.label} is not running; start it first")
+        return self.proc.pid
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM (it has nothing to save), SIGKILL after ``grace``."""
+        if self.proc is not None:
+            self.supervisor.stop(self.proc, grace=grace)
+            self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, and wait until it is gone (its port is free, its connections dropped)."""
+        if self.proc is not None:
+            self.supervisor.stop(self.proc, grace=0.0, sig=signal.SIGKILL)
+            self.proc = None

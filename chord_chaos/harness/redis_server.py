@@ -17,7 +17,7 @@ from redis.retry import Retry
 
 from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.ports import HOST, free_port, port_in_use
-from chord_chaos.harness.procs import POLL, Managed, Supervisor
+from chord_chaos.harness.procs import POLL, Managed, OwnedProcess, Supervisor
 
 READY_TIMEOUT = 10.0
 START_ATTEMPTS = 3  # a port from free_port can be taken before redis binds it
@@ -56,7 +56,7 @@ def flush(port: int, timeout: float = 2.0) -> None:
         client.close()
 
 
-class RedisServer:
+class RedisServer(OwnedProcess):
     """One redis-server process: start, stop, kill, restart on the same port, pause, resume."""
 
     def __init__(self, supervisor: Supervisor, workdir: Path, role: str = "redis",
@@ -130,26 +130,9 @@ class RedisServer:
         raise HarnessError(f"redis-server ({self.role}) not ready on {HOST}:{port} after "
                            f"{self.ready_timeout:g} s; see {self.log}")
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.alive()
-
     @property
-    def pid(self) -> int:
-        if self.proc is None:
-            raise HarnessError(f"redis-server ({self.role}) is not running")
-        return self.proc.pid
-
-    def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM (redis exits at once, having nothing to save), SIGKILL after ``grace``."""
-        if self.proc is not None:
-            self.supervisor.stop(self.proc, grace=grace)
-            self.proc = None
-
-    def kill(self) -> None:
-        """SIGKILL, and wait until it is gone (so its port is free for a restart)."""
-        if self.proc is not None:
-            self.supervisor.stop(self.proc, grace=0.0, sig=signal.SIGKILL)
-            self.proc = None
+    def label(self) -> str:
+        return f"redis-server ({self.role})"
 
     def restart(self) -> RedisServer:
         """Kill and start again on the same port: clients can reconnect, every key is gone."""

@@ -40,7 +40,7 @@ from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.ports import HOST, free_port, port_in_use
-from chord_chaos.harness.procs import POLL, Managed, Supervisor
+from chord_chaos.harness.procs import POLL, Managed, OwnedProcess, Supervisor
 
 READY_TIMEOUT = 10.0
 START_ATTEMPTS = 3  # a port from free_port can be taken before toxiproxy binds it
@@ -88,7 +88,7 @@ def _listens(pid: int, port: int) -> bool:
     return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in conns)
 
 
-class ToxiproxyServer:
+class ToxiproxyServer(OwnedProcess):
     """One toxiproxy-server process on 127.0.0.1: start, stop, kill, and a client for it."""
 
     def __init__(self, supervisor: Supervisor, workdir: Path, port: int | None = None,
@@ -160,26 +160,9 @@ class ToxiproxyServer:
         raise HarnessError(f"toxiproxy-server not ready on {HOST}:{port} after "
                            f"{self.ready_timeout:g} s; see {self.log}")
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.alive()
-
     @property
-    def pid(self) -> int:
-        if self.proc is None:
-            raise HarnessError("toxiproxy-server is not running; start it first")
-        return self.proc.pid
-
-    def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM (it closes its proxies and exits), SIGKILL after ``grace``."""
-        if self.proc is not None:
-            self.supervisor.stop(self.proc, grace=grace)
-            self.proc = None
-
-    def kill(self) -> None:
-        """SIGKILL, and wait until it is gone: every proxied connection drops at once."""
-        if self.proc is not None:
-            self.supervisor.stop(self.proc, grace=0.0, sig=signal.SIGKILL)
-            self.proc = None
+    def label(self) -> str:
+        return "toxiproxy-server"
 
     def client(self, timeout: float = REQUEST_TIMEOUT) -> ToxiproxyClient:
         if self.port is None or self.proc is None:

@@ -483,19 +483,30 @@ def _only(names: frozenset[str]) -> str:
 
 
 def _check_led_by_group(path: str, c: Chain) -> None:
-    """``_fold_chain`` hands a chain whose first step is a group to ``group.__or__``, which makes
-    the next item the chord's body *as is*: a one-member group there stays a group (it is not
-    unrolled as ``_merge_chain_step`` would), so ``chain(group(a, b), group(c))`` returns
-    ``[[c]]``. The model follows ``_merge_chain_step`` only: reject that shape."""
+    """``_fold_chain`` hands a chain whose first step is a group to the ``|`` operators of
+    group, chord and chain instead of ``_merge_chain_step``: ``group | x`` keeps a one-member
+    group ``x`` as the chord body (``chain(group(a, b), group(c))`` returns ``[[c]]``), and
+    ``chord | chain`` or ``chord | group`` makes a chain *after* the chord (a step after a chord
+    with a group body, see group-body-continuation), where ``_merge_chain_step`` would nest it
+    in the chord's body. The model follows ``_merge_chain_step`` only: reject those shapes."""
     items = [(i, item) for i, item in enumerate(c.items) if not _is_empty_group(item)]
     if len(items) < 2 or not isinstance(_unroll(path, items[0][1])[1], Group):
         return
-    i, nxt = items[1]
-    if isinstance(nxt, Group) and len(nxt.items) == 1:
-        raise CanvasError(
-            f"{path}.chain[{i}]", "a one-member group right after a chain's leading group "
-            "(Celery keeps it as the chord body, group | group) is not modelled",
-            "give the group a second member, or put a task between the two groups")
+    problem = ("after a chain's leading group, Celery composes with group.__or__ and chord.__or__, "
+               "not _merge_chain_step")
+    i, first = items[1]
+    if isinstance(first, Group) and len(first.items) == 1:
+        raise CanvasError(f"{path}.chain[{i}]", f"a one-member group {problem} (it stays the chord "
+                          "body) and is not modelled", "give the group a second member")
+    body_group = result_is_group(f"{path}.chain[{i}]", first)  # the chord body's result
+    for i, item in items[2:]:
+        p, item = _unroll(f"{path}.chain[{i}]", item)
+        if isinstance(item, Chain | Group):
+            if body_group:  # chain(chord(g, group), item): the step after a group body
+                raise CanvasError(p, f"a chain or group after a group chord body {problem}; not "
+                                  "modelled", "put a task between them")
+            return  # from here on, chain.__or__ follows _merge_chain_step
+        body_group = result_is_group(p, item)
 
 
 def check_workload(workload: Workload) -> None:

@@ -682,7 +682,22 @@ def test_a_one_member_group_after_a_leading_group_is_rejected_not_guessed() -> N
     from chord_chaos.models.semantics import predict
 
     tag = [{"task": "tag", "args": [x], "immutable": True} for x in "abc"]
-    with pytest.raises(CanvasError, match=r"\$\.chain\[2\]: a one-member group"):
+    with pytest.raises(CanvasError, match=r"\$\.chain\[2\]: a one-member group after"):
         predict(parse_workload({"chain": [{"group": []}, {"group": tag[:2]}, {"group": tag[2:]}]}))
     ok = predict(parse_workload({"chain": [tag[0], {"group": tag[1:]}, {"group": tag[2:]}]}))
     assert ok.status == "SUCCESS"
+
+
+def test_a_chain_after_a_group_chord_body_in_a_group_led_chain_is_rejected() -> None:
+    """chain(group(a, b), group(c, d), chain(e)) is chain(chord(group(a, b), group(c, d)), e)
+    in Celery: e follows a group body (group-body-continuation), not chord(group(c, d), e)."""
+    import pytest
+
+    from chord_chaos.models.canvas import CanvasError, parse_workload
+    from chord_chaos.models.semantics import predict
+
+    t = [{"task": "tag", "args": [x], "immutable": True} for x in "abcde"]
+    with pytest.raises(CanvasError, match=r"\$\.chain\[2\]\.chain\[0\]|\$\.chain\[2\]: a chain or group"):
+        predict(parse_workload({"chain": [{"group": t[:2]}, {"group": t[2:4]}, {"chain": t[4:]}]}))
+    assert predict(parse_workload({"chain": [{"group": t[:2]}, t[2], {"chain": t[3:]}]})).status == "SUCCESS"
+    assert predict(parse_workload({"chain": [{"group": t[:2]}, {"group": t[2:4]}, t[4]]})).status == "SUCCESS"
