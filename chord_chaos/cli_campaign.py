@@ -246,6 +246,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
                          f"{args.report}: broken history in the report ({type(exc).__name__}: {exc})"
                          ) from None
 
+    from chord_chaos.models.canvas import CanvasError, parse_workload
+    from chord_chaos.models.faults import PlanError, parse_plan
+    from chord_chaos.models.semantics import predict
+
+    try:
+        predict(parse_workload(report["canvas"]))
+        parse_plan(report["plan"], "report.plan")
+    except (CanvasError, PlanError) as exc:
+        raise UsageError(f"{args.report}: {exc}; this version of chord-chaos cannot replay it") from None
+
     def show(i: int, result: Any, hit: bool) -> None:
         print(json.dumps({"replay": i + 1, "verdict": result.verdict.verdict, "reproduced": hit,
                           "violations": [v.message for v in result.verdict.violations],

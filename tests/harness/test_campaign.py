@@ -53,7 +53,8 @@ def test_every_scenario_draws_valid_cases_on_each_backend() -> None:
 @pytest.mark.cluster
 def test_a_short_campaign_writes_its_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["chaos", "--budget", "20", "--scenario", "broker-latency", "--scenario",
-                 "child-killed-mid-header", "--backend", "redis", "--seed", "3",
+                 "child-killed-mid-header", "--backend", "redis", "--seed", "3", "--shrink-budget", "5",
+                 "--database", "none",
                  "--report-dir", str(tmp_path)])
     out = capsys.readouterr()
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -127,6 +128,7 @@ def test_two_workers_run_isolated_slices_and_merge(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["chaos", "--budget", "6", "--workers", "2", "--scenario", "broker-latency",
                  "--scenario", "backend-resets", "--backend", "redis", "--database", "none",
+                 "--shrink-budget", "5",
                  "--report-dir", str(tmp_path), "--junit", str(tmp_path / "junit.xml")])
     out = capsys.readouterr().out
     merged = json.loads((tmp_path / "summary.json").read_text())
