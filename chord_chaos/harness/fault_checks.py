@@ -10,10 +10,15 @@ fault-free checks so that the known-issues register recognises the same deviatio
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable
 
-from chord_chaos.harness.checks import Violation, check_outcome, dump_json, start_end_times
+from chord_chaos.harness.checks import (
+    Violation,
+    check_outcome,
+    check_unfinished,
+    dump_json,
+    start_end_times,
+)
 from chord_chaos.harness.history import History, executions_by_node
 from chord_chaos.models.semantics import Prediction
 
@@ -64,18 +69,7 @@ def executions(p: Prediction, h: History) -> list[Finding]:
 
 
 def unfinished(p: Prediction, h: History) -> list[Finding]:
-    ends = Counter((e.node, e.pid, e.attempt) for e in h.events if e.kind == "end")
-    out: list[Finding] = []
-    for e in h.events:
-        if e.kind != "start":
-            continue
-        key = (e.node, e.pid, e.attempt)
-        if ends[key] > 0:
-            ends[key] -= 1
-        else:
-            out.append(("finished", Violation("unfinished", f"{e.node} started (pid {e.pid}) but "
-                                                            "never finished", e.node)))
-    return out
+    return [("finished", v) for v in check_unfinished(p, h)]
 
 
 def inputs(p: Prediction, h: History) -> list[Finding]:

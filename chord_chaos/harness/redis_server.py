@@ -16,11 +16,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from chord_chaos.harness.errors import HarnessError
-from chord_chaos.harness.ports import HOST, free_port, port_in_use
+from chord_chaos.harness.ports import HOST
 from chord_chaos.harness.procs import POLL, Managed, OwnedProcess, Supervisor
 
 READY_TIMEOUT = 10.0
-START_ATTEMPTS = 3  # a port from free_port can be taken before redis binds it
 
 
 def redis_binary() -> str:
@@ -84,32 +83,14 @@ class RedisServer(OwnedProcess):
 
     def start(self) -> RedisServer:
         """Start and wait until PING answers; a fixed port keeps the port across restarts."""
-        binary = redis_binary()
-        tail = ""
-        for _attempt in range(START_ATTEMPTS):
-            if not self._fixed_port:
-                self.port = free_port()
-            assert self.port is not None
-            if port_in_use(self.port):
-                if self._fixed_port:
-                    raise self._port_in_use()
-                continue
-            proc = self._spawn(binary, self.port)
-            if self._wait_ready(proc, self.port):
-                self.proc = proc
-                return self
-            tail = proc.log_tail()
-            lost_race = "Address already in use" in proc.log_tail(20)
-            self.supervisor.stop(proc, grace=0.0, sig=signal.SIGKILL)
-            if lost_race and self._fixed_port:
-                raise self._port_in_use()
-            if not lost_race:
-                break
-        raise HarnessError(f"redis-server ({self.role}) did not start on {HOST}:{self.port}; "
-                           f"see {self.log}: {tail}")
+        server: RedisServer = super().start()
+        return server
 
-    def _port_in_use(self) -> HarnessError:
-        return HarnessError(f"port {self.port} in use on {HOST}; pick another or stop what holds it")
+    def _binary(self) -> str:
+        return redis_binary()
+
+    def _lost_race(self, proc: Managed, offset: int) -> bool:
+        return "Address already in use" in proc.log_tail(20)
 
     def _spawn(self, binary: str, port: int) -> Managed:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +98,7 @@ class RedisServer(OwnedProcess):
                 "--daemonize", "no", "--dir", str(self.data_dir), "--protected-mode", "yes"]
         return self.supervisor.spawn(argv, f"redis-{self.role}", self.log)
 
-    def _wait_ready(self, proc: Managed, port: int) -> bool:
+    def _wait_ready(self, proc: Managed, port: int, offset: int = 0) -> bool:
         """True once PING answers, False if the process exited; bounded by ``ready_timeout``."""
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:

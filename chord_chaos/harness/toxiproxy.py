@@ -39,11 +39,10 @@ from toxiproxy import Proxy, Toxiproxy
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from chord_chaos.harness.errors import HarnessError
-from chord_chaos.harness.ports import HOST, free_port, port_in_use
+from chord_chaos.harness.ports import HOST
 from chord_chaos.harness.procs import POLL, Managed, OwnedProcess, Supervisor
 
 READY_TIMEOUT = 10.0
-START_ATTEMPTS = 3  # a port from free_port can be taken before toxiproxy binds it
 REQUEST_TIMEOUT = 3.0
 LOG_LEVEL = "debug"
 REPO_BINARY = Path(__file__).resolve().parents[2] / "bin" / "toxiproxy-server"
@@ -106,39 +105,18 @@ class ToxiproxyServer(OwnedProcess):
 
     def start(self) -> ToxiproxyServer:
         """Start and wait until it listens and answers ``GET /version``; retry a lost port race."""
-        binary = toxiproxy_binary()
-        tail = ""
-        for _attempt in range(START_ATTEMPTS):
-            if not self._fixed_port:
-                self.port = free_port()
-            assert self.port is not None
-            if port_in_use(self.port):
-                if self._fixed_port:
-                    raise self._port_in_use()
-                continue
-            offset = self.log.stat().st_size if self.log.exists() else 0  # earlier attempts' lines
-            proc = self._spawn(binary, self.port)
-            if self._wait_ready(proc, self.port, offset):
-                self.proc = proc
-                return self
-            tail = proc.log_tail()
-            lost_race = self._lost_race(offset)
-            self.supervisor.stop(proc, grace=0.0, sig=signal.SIGKILL)
-            if lost_race and self._fixed_port:
-                raise self._port_in_use()
-            if not lost_race:
-                break
-        raise HarnessError(f"toxiproxy-server did not start on {HOST}:{self.port}; see {self.log}: {tail}")
+        server: ToxiproxyServer = super().start()
+        return server
 
-    def _port_in_use(self) -> HarnessError:
-        return HarnessError(f"port {self.port} in use on {HOST}; pick another or stop what holds it")
+    def _binary(self) -> str:
+        return toxiproxy_binary()
 
     def _spawn(self, binary: str, port: int) -> Managed:
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = [binary, "-host", HOST, "-port", str(port)]
         return self.supervisor.spawn(argv, "toxiproxy", self.log, env={"LOG_LEVEL": LOG_LEVEL})
 
-    def _lost_race(self, offset: int) -> bool:
+    def _lost_race(self, proc: Managed, offset: int) -> bool:
         """Whether the log, from ``offset`` on (this attempt), says the port was taken."""
         try:
             with self.log.open("rb") as log:
@@ -151,7 +129,7 @@ class ToxiproxyServer(OwnedProcess):
         """True once it listens and answers; False if it exited or lost the port; bounded."""
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
-            if proc.exited() or self._lost_race(offset):
+            if proc.exited() or self._lost_race(proc, offset):
                 return False
             if _listens(proc.pid, port) and _answers(port, timeout=0.25):
                 return True

@@ -21,6 +21,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from chord_chaos.harness import ports as ports_module
 from chord_chaos.harness import toxiproxy as toxiproxy_module
 from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.ports import HOST, free_port
@@ -137,8 +138,8 @@ def test_a_lost_port_race_is_retried_on_another_port(sup: Supervisor, tmp_path: 
         holder.listen()
         taken = holder.getsockname()[1]
         ports = iter([taken])
-        monkeypatch.setattr(toxiproxy_module, "free_port", lambda: next(ports, None) or free_port())
-        monkeypatch.setattr(toxiproxy_module, "port_in_use", lambda port: False)
+        monkeypatch.setattr(ports_module, "free_port", lambda: next(ports, None) or free_port())
+        monkeypatch.setattr(ports_module, "port_in_use", lambda port: False)
         server = ToxiproxyServer(sup, tmp_path).start()
     assert server.port != taken
     assert "address already in use" in server.log.read_text()
