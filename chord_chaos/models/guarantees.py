@@ -104,6 +104,10 @@ _ACK_LOST = (f"an acknowledgement lost on the broker link leaves the message una
 _ACKED_BEFORE_RUN = (f"acks early: the message was acknowledged before the task ran, so a task "
                      f"running in a killed worker is not redelivered ({CITE['acks_late']})")
 _KILLED = "the process running the task was killed, so that execution never ends"
+_TERM_UNACKED = (f"acks late: a task is acknowledged only after it returns, so it can run again "
+                 f"when the acknowledgement is not sent ({CITE['acks_late']}); seen here: a warm "
+                 f"shutdown holding a reserved chord_unlock ETA task did not exit for 30 s and never "
+                 f"acknowledged the tasks it had finished, which the visibility timeout redelivered")
 _REDELIVERED = (f"acks late: the killed worker's unacknowledged message is redelivered after "
                 f"the visibility timeout and may run again ({CITE['acks_faq']})")
 _WORKER_LOST = (f"a killed pool child fails its task with WorkerLostError unless "
@@ -137,8 +141,10 @@ def promise_for(delivery: Delivery, fault_class: str) -> Promise:
     """The promise of one fault class under one delivery configuration."""
     if fault_class in (SLOW, REDIS_PAUSE):
         return FULL  # nothing is lost; the recovery window covers the delay
-    if fault_class == WORKER_TERM:
-        return FULL  # warm shutdown: running tasks finish, reserved messages are restored
+    if fault_class == WORKER_TERM:  # warm shutdown: running tasks finish, reserved ones go back
+        if delivery.acks_late:
+            return Promise(at_most_once=False, why={"at_most_once": _TERM_UNACKED})
+        return FULL
     if fault_class == LOSSY:
         return Promise(liveness=False, at_most_once=False, at_least_once=False,
                        exact_outcome=False,

@@ -71,3 +71,11 @@ def test_celery_settings_of_each_delivery() -> None:
     late = DELIVERIES["acks-late-reject"].celery_settings()
     assert late["task_acks_late"] and late["task_reject_on_worker_lost"]
     assert late["broker_transport_options"]["visibility_timeout"] == 10.0
+
+
+def test_a_warm_shutdown_promises_at_most_once_only_with_acks_early() -> None:
+    from chord_chaos.models.faults import WORKER_TERM
+
+    assert promise_for(DELIVERIES["acks-early"], WORKER_TERM) == FULL
+    late = promise_for(DELIVERIES["acks-late"], WORKER_TERM)
+    assert late.liveness and late.at_least_once and not late.at_most_once
