@@ -17,11 +17,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from chord_chaos.harness.chaos_runner import ChaosCluster, ChaosRunner
 from chord_chaos.harness.cluster import Cluster
 from chord_chaos.harness.explore import Found, Signature, case_key, explore, pair_seed
+from chord_chaos.harness.history import write_atomic
 from chord_chaos.harness.report import Origin, write
 from chord_chaos.harness.runner import Job, RunResult
 from chord_chaos.harness.versions import versions
@@ -95,23 +96,34 @@ class Tally:
         self.anomaly_properties.update(prop for prop, _ in v.anomalies)
         self.known_issues.update(k for k, _ in v.known)
 
+    # summary name -> attribute, for every counter that adds up across runs, shards and workers
+    COUNTERS: ClassVar[dict[str, str]] = {"runs": "runs", "shrink_runs": "shrink_runs", "faults": "faults",
+                "passed": "passed", "violations": "violations", "known_issue_runs": "known",
+                "anomaly_runs": "anomalies", "unknown": "unknown"}
+
+    def counts(self) -> dict[str, int]:
+        return {name: getattr(self, attr) for name, attr in self.COUNTERS.items()}
+
+    def absorb(self, other: Tally) -> None:
+        """Add another tally of the same pair (a shard's, a worker's)."""
+        for attr in (*self.COUNTERS.values(), "seconds"):
+            setattr(self, attr, getattr(self, attr) + getattr(other, attr))
+        self.anomaly_properties.update(other.anomaly_properties)
+        self.known_issues.update(other.known_issues)
+
     def to_json(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "backend": self.backend, "delivery": self.delivery,
-                "runs": self.runs, "shrink_runs": self.shrink_runs, "faults": self.faults,
-                "passed": self.passed, "violations": self.violations,
-                "known_issue_runs": self.known, "anomaly_runs": self.anomalies,
-                "unknown": self.unknown, "seconds": round(self.seconds, 1),
+                **self.counts(), "seconds": round(self.seconds, 1),
                 "anomalies": dict(sorted(self.anomaly_properties.items())),
                 "known_issues": dict(sorted(self.known_issues.items()))}
 
     @staticmethod
     def from_json(obj: dict[str, Any]) -> Tally:
-        t = Tally(obj["scenario"], obj["backend"], obj["delivery"])
-        for name in ("runs", "shrink_runs", "faults", "passed", "violations", "unknown", "seconds"):
-            setattr(t, name, obj.get(name, 0))
-        t.known, t.anomalies = obj.get("known_issue_runs", 0), obj.get("anomaly_runs", 0)
-        t.anomaly_properties = Counter(obj.get("anomalies", {}))
-        t.known_issues = Counter(obj.get("known_issues", {}))
+        t = Tally(obj["scenario"], obj["backend"], obj["delivery"], seconds=obj.get("seconds", 0.0),
+                  anomaly_properties=Counter(obj.get("anomalies", {})),
+                  known_issues=Counter(obj.get("known_issues", {})))
+        for name, attr in Tally.COUNTERS.items():
+            setattr(t, attr, obj.get(name, 0))
         return t
 
 
@@ -187,9 +199,7 @@ class Campaign:
                         "versions": versions()})
         self.report_dir.mkdir(parents=True, exist_ok=True)
         path = self.report_dir / "summary.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(summary, indent=1))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(summary, indent=1))
         summary["path"] = str(path)
         return summary
 
@@ -197,9 +207,7 @@ class Campaign:
 def summarise(tallies: list[Tally], failures: list[dict[str, Any]]) -> dict[str, Any]:
     totals = Counter[str]()
     for t in tallies:
-        totals.update({"runs": t.runs, "shrink_runs": t.shrink_runs, "faults": t.faults,
-                       "passed": t.passed, "violations": t.violations, "known_issue_runs": t.known,
-                       "anomaly_runs": t.anomalies, "unknown": t.unknown})
+        totals.update(t.counts())
     return {"totals": dict(totals), "scenarios": [t.to_json() for t in tallies], "failures": failures}
 
 
@@ -278,7 +286,7 @@ class _Pair:
                 k += 1
         origin = Origin(self.scenario.name, self.campaign.seed, self.seed, found.blob,
                         shrink={"candidates": found.candidates, "failed": failed, "of": runs,
-                                "first": case_key(found.first) != case_key(found.minimal)},
+                                "shrunk": case_key(found.first) != case_key(found.minimal)},
                         reproduction=rate(k, self.campaign.reproduce))
         self.report(result, origin, "minimal")
 

@@ -29,11 +29,11 @@ from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.history import ClientView, History
 from chord_chaos.harness.ledger import LedgerTail
 from chord_chaos.harness.nemesis import FaultableCluster, Nemesis
-from chord_chaos.harness.runner import POLL_INTERVAL, Job, RunnableCluster, RunResult, _complete
+from chord_chaos.harness.runner import POLL_INTERVAL, Job, RunnableCluster, RunResult, settle
 from chord_chaos.models.canvas import workload_to_json
 from chord_chaos.models.faults import SLOW, FaultPlan
 from chord_chaos.models.guarantees import VISIBILITY_TIMEOUT
-from chord_chaos.models.semantics import Prediction, predict
+from chord_chaos.models.semantics import predict
 
 RECOVERY = VISIBILITY_TIMEOUT + 5.0  # a killed worker's message comes back after the visibility timeout
 ANCHOR_WAIT = 20.0  # an anchored fault whose anchor has not happened by then is skipped
@@ -188,7 +188,7 @@ class ChaosRunner:
             harness_errors.append("the nemesis did not finish healing in time")
         view = client.view or ClientView("TIMEOUT", elapsed=time.monotonic() - t0)
         exits = tuple(nemesis.exits + self.cluster.worker_exits())
-        self._settle(prediction, run)
+        settle(self.tail, [(prediction, run)], self.settle)
         harness_errors += self.cluster.infra_health() + nemesis.errors
         history = History(
             run=run, workload=workload_to_json(job.workload), backend=self.cluster.backend,
@@ -217,19 +217,9 @@ class ChaosRunner:
             while not nemesis.done:
                 self.tail.poll()
                 nemesis.step(self.tail.events(run))
-                waiting_only_for_anchors = all(
-                    a.healed is not None or a.error is not None or a.due is None for a in nemesis.faults)
-                if waiting_only_for_anchors and (client_done.is_set() or time.monotonic() > anchor_deadline):
+                if nemesis.only_anchors_pending and (client_done.is_set()
+                                                     or time.monotonic() > anchor_deadline):
                     nemesis.skip_unanchored("skipped: its anchor event never happened in this run")
                 time.sleep(POLL_INTERVAL)
         finally:
             nemesis.heal_all()
-
-    def _settle(self, prediction: Prediction, run: str) -> None:
-        deadline = time.monotonic() + self.settle
-        while time.monotonic() < deadline:
-            self.tail.poll()
-            if _complete(prediction, self.tail.events(run)):
-                break
-            time.sleep(POLL_INTERVAL)
-        self.tail.poll()

@@ -126,10 +126,14 @@ def check_results(p: Prediction, h: History) -> list[Violation]:
         expected = sorted(dump_json(c.result) for c in calls if c.result is not None)
         if expected:
             got = sorted(dump_json(e.outcome) for e in h.events
-                         if e.kind == "end" and e.node == node and e.outcome
-                         and "retry" not in e.outcome)
+                         if e.kind == "end" and e.node == node and is_final(e.outcome))
             out += _differs("results", node, "produced", expected, got)
     return out
+
+
+def is_final(outcome: dict[str, Any] | None) -> bool:
+    """An end that finished the task (a value or an error), not one attempt ending in a retry."""
+    return bool(outcome) and "retry" not in (outcome or {})
 
 
 def start_end_times(events: tuple[Event, ...], last: bool) -> tuple[dict[str, int], dict[str, int]]:
@@ -141,7 +145,7 @@ def start_end_times(events: tuple[Event, ...], last: bool) -> tuple[dict[str, in
             first_start.setdefault(e.node, e.mono)
         elif last:
             end[e.node] = e.mono
-        elif e.outcome and "retry" not in e.outcome:
+        elif is_final(e.outcome):
             end.setdefault(e.node, e.mono)
     return first_start, end
 

@@ -74,6 +74,7 @@ class Cluster:
         self.control_app: Celery = self.app  # direct links, for the harness's own pings
         self.broker_url = ""
         self.backend_url = ""
+        self.client_urls: dict[str, str] = {}  # the client's own links (proxied on a chaos cluster)
         self.started_in = 0.0
 
     @property
@@ -125,8 +126,8 @@ class Cluster:
         self.workers = [WorkerNode(self.supervisor, f"w{i}", {**env, **self._urls(f"w{i}")},
                                    self.concurrency, self.run_dir).start()
                         for i in range(self.nodes)]
-        client = self._urls("client")  # built while the workers boot
-        self.app = make_app(client["CC_BROKER_URL"], client["CC_BACKEND_URL"], self.delivery)
+        self.client_urls = self._urls("client")  # built while the workers boot
+        self.app = self._client_app()
         self.control_app = (self.app if self.delivery is None
                             else make_app(self.broker_url, self.backend_url, self.delivery))
         wait_ready(self.control_app, self.workers, self.ready_timeout)
@@ -144,6 +145,10 @@ class Cluster:
                 f"{who}.backend", self.backend_redis.port or 0)
             urls["CC_BACKEND_URL"] = link.url(0)
         return urls
+
+    def _client_app(self) -> Celery:
+        return make_app(self.client_urls["CC_BROKER_URL"], self.client_urls["CC_BACKEND_URL"],
+                        self.delivery)
 
     def worker(self, name: str) -> WorkerNode:
         for w in self.workers:
@@ -186,10 +191,7 @@ class Cluster:
         for w in self.workers:
             w.start()
         self.app.close()
-        client = {"CC_BROKER_URL": self.links["client.broker"].url(0) if self.links else self.broker_url,
-                  "CC_BACKEND_URL": self.links["client.backend"].url(0)
-                  if "client.backend" in self.links else self.backend_url}
-        self.app = make_app(client["CC_BROKER_URL"], client["CC_BACKEND_URL"], self.delivery)
+        self.app = self._client_app()
         wait_ready(self.control_app, self.workers, self.ready_timeout)
 
     def health(self) -> list[str]:

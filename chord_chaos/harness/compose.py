@@ -24,6 +24,7 @@ from redis.retry import Retry
 from chord_chaos.harness.app import make_app
 from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.toxiproxy import Link, ToxiproxyClient
+from chord_chaos.harness.workers import last_critical
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -83,9 +84,7 @@ class ContainerWorker:
         return bool(code == 0)
 
     def last_error(self) -> str:
-        lines = self.container.logs(tail=500).decode(errors="replace").splitlines()
-        critical = [line for line in lines if "CRITICAL/" in line]
-        return f": {critical[-1].split('] ', 1)[-1][:200]}" if critical else ""
+        return last_critical(self.container.logs(tail=500).decode(errors="replace"))
 
 
 class ContainerRedis:

@@ -17,6 +17,7 @@ from chord_chaos.harness.checks import (
     check_outcome,
     check_unfinished,
     dump_json,
+    is_final,
     start_end_times,
 )
 from chord_chaos.harness.history import History, executions_by_node
@@ -24,10 +25,6 @@ from chord_chaos.models.semantics import Prediction
 
 SAFETY = "safety"
 Finding = tuple[str, Violation]
-
-
-def _final_end(outcome: dict[str, object] | None) -> bool:
-    return bool(outcome) and "retry" not in (outcome or {})
 
 
 def liveness(p: Prediction, h: History) -> list[Finding]:
@@ -96,7 +93,7 @@ def results(p: Prediction, h: History) -> list[Finding]:
         if not allowed:
             continue
         for e in h.events:
-            if e.kind == "end" and e.node == node and _final_end(e.outcome):
+            if e.kind == "end" and e.node == node and is_final(e.outcome):
                 got = dump_json(e.outcome)
                 if got not in allowed and "error" not in (e.outcome or {}):
                     out.append((SAFETY, Violation(

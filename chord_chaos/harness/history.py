@@ -80,10 +80,15 @@ class History:
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"history-{self.run}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_json(), default=repr))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(self.to_json(), default=repr))
         return path
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename: a reader never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def executions_by_node(events: tuple[Event, ...]) -> dict[str, int]:

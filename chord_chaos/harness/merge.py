@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from chord_chaos.harness.campaign import Tally, summarise
+from chord_chaos.harness.history import write_atomic
 
 
 def merge_summaries(summaries: list[dict[str, Any]], out: Path) -> dict[str, Any]:
@@ -22,12 +23,7 @@ def merge_summaries(summaries: list[dict[str, Any]], out: Path) -> dict[str, Any
             if key not in tallies:
                 tallies[key] = t
                 continue
-            into = tallies[key]
-            for name in ("runs", "shrink_runs", "faults", "passed", "violations", "known",
-                         "anomalies", "unknown", "seconds"):
-                setattr(into, name, getattr(into, name) + getattr(t, name))
-            into.anomaly_properties.update(t.anomaly_properties)
-            into.known_issues.update(t.known_issues)
+            tallies[key].absorb(t)
         failures += s["failures"]
     merged = summarise(list(tallies.values()), failures)
     seeds = sorted({s["seed"] for s in summaries if s.get("seed") is not None})
@@ -39,6 +35,6 @@ def merge_summaries(summaries: list[dict[str, Any]], out: Path) -> dict[str, Any
                    "versions": summaries[0].get("versions", {})})
     out.mkdir(parents=True, exist_ok=True)
     path = out / "summary.json"
-    path.write_text(json.dumps(merged, indent=1))
+    write_atomic(path, json.dumps(merged, indent=1))
     merged["path"] = str(path)
     return merged

@@ -118,8 +118,9 @@ class Nemesis:
         return all(a.healed is not None or a.error is not None for a in self.faults)
 
     @property
-    def pending_anchors(self) -> bool:
-        return any(a.due is None and a.error is None for a in self.faults)
+    def only_anchors_pending(self) -> bool:
+        """Every fault is healed, failed or still waiting for its anchor event."""
+        return all(a.healed is not None or a.error is not None or a.due is None for a in self.faults)
 
     @property
     def errors(self) -> list[str]:

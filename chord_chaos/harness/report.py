@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chord_chaos.harness.history import History
+from chord_chaos.harness.history import History, write_atomic
 from chord_chaos.harness.report_html import render_html
 from chord_chaos.harness.runner import RunResult
 from chord_chaos.harness.versions import versions
@@ -84,17 +84,11 @@ def write(result: RunResult, origin: Origin, root: Path, name: str) -> Path:
     report_dir = root / name
     report_dir.mkdir(parents=True, exist_ok=True)
     report = build(result, origin, report_dir)
-    _atomic(report_dir / "canvas.json", json.dumps(report["canvas"], indent=1))
-    _atomic(report_dir / "plan.json", json.dumps(report["plan"], indent=1))
-    _atomic(report_dir / "report.json", json.dumps(report, indent=1, default=repr))
-    _atomic(report_dir / "report.html", render_html(report))
+    write_atomic(report_dir / "canvas.json", json.dumps(report["canvas"], indent=1))
+    write_atomic(report_dir / "plan.json", json.dumps(report["plan"], indent=1))
+    write_atomic(report_dir / "report.json", json.dumps(report, indent=1, default=repr))
+    write_atomic(report_dir / "report.html", render_html(report))
     return report_dir / "report.json"
-
-
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def load(path: Path) -> dict[str, Any]:

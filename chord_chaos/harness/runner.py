@@ -140,14 +140,7 @@ class Runner:
 
     def _settle(self, pending: list[_Pending]) -> None:
         """Wait until the ledger holds every predicted execution, finished; then a grace."""
-        deadline = time.monotonic() + self.settle
-        while True:
-            self.tail.poll()
-            if all(_complete(p.prediction, self.tail.events(p.run)) for p in pending):
-                break
-            if time.monotonic() > deadline:
-                break
-            time.sleep(POLL_INTERVAL)
+        settle(self.tail, [(p.prediction, p.run) for p in pending], self.settle)
         time.sleep(self.grace)
         self.tail.poll()
 
@@ -162,6 +155,17 @@ class Runner:
         self.tail.forget(p.run)
         path = history.save(self.out_dir / "histories")  # on disk before any check runs
         return RunResult(p.job, p.prediction, history, check(p.prediction, history), path)
+
+
+def settle(tail: LedgerTail, runs: list[tuple[Prediction, str]], seconds: float) -> None:
+    """Poll the ledger until every run holds its predicted executions, all finished, or until
+    ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        tail.poll()
+        if all(_complete(p, tail.events(run)) for p, run in runs) or time.monotonic() > deadline:
+            return
+        time.sleep(POLL_INTERVAL)
 
 
 def _complete(prediction: Prediction, events: tuple[Event, ...]) -> bool:

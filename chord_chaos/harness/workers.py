@@ -100,11 +100,9 @@ class WorkerNode:
     def last_error(self) -> str:
         """``: <the last CRITICAL line of its log>``, or nothing: why a worker exited by itself."""
         try:
-            lines = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
+            return last_critical(self.log.read_text(encoding="utf-8", errors="replace"))
         except OSError:
             return ""
-        critical = [line for line in lines if "CRITICAL/" in line]
-        return f": {critical[-1].split('] ', 1)[-1][:200]}" if critical else ""
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the main process only: SIGKILL is a node crash (the pool dies with it),
@@ -124,6 +122,12 @@ class WorkerNode:
         """Stop (if still running), start with the same name, and wait until it answers."""
         self.stop(grace)
         return self.start().wait_ready(app, timeout)
+
+
+def last_critical(log: str) -> str:
+    """``: <message of the last CRITICAL line>`` of a worker's log, or nothing."""
+    critical = [line for line in log.splitlines() if "CRITICAL/" in line]
+    return f": {critical[-1].split('] ', 1)[-1][:200]}" if critical else ""
 
 
 def wait_ready(app: Celery, workers: list[WorkerNode], timeout: float = READY_TIMEOUT) -> None:
