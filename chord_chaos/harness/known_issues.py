@@ -138,13 +138,19 @@ def _group_body_continuation_duplicated(v: Violation, p: Prediction, h: History)
     return v.check != "liveness" and _continues_after_group_body(_canvas(h))
 
 
+# exception_to_python's dict() on a stored retry value: a sequence gives ValueError, anything
+# else the TypeError it re-raises with its own message
+_RETRY_VALUE_AS_EXCEPTION = ("dictionary update sequence",
+                             "If the stored exception isn't an instance of BaseException")
+
+
 def _database_retry_state_unreadable(v: Violation, p: Prediction, h: History) -> bool:
     """The ValueError reaches get() directly, or kills chord_unlock (which reads the retrying
     header task's state), so the body and its errbacks never run and the result never resolves."""
     if h.backend != "database" or not uses_op(_canvas(h), "retry"):
         return False
     if v.check == "outcome":  # raised as is, or wrapped by chord_unlock in ChordError
-        return "dictionary update sequence" in h.client.message
+        return any(m in h.client.message for m in _RETRY_VALUE_AS_EXCEPTION)
     if v.check == "executions":
         return " ran 0 time(s)" in v.message
     return v.check == "liveness"
@@ -298,8 +304,9 @@ REGISTER: tuple[KnownIssue, ...] = (
     KnownIssue(
         id="database-retry-state",
         title="Database backend: while a task is in the RETRY state, reading its result raises "
-              "ValueError (exception_to_python calls dict() on the stored value and catches only "
-              "TypeError): get() fails instead of waiting, and chord_unlock polling a header "
+              "ValueError or TypeError (exception_to_python calls dict() on the stored value: a "
+              "sequence fails with ValueError, which it does not catch; an int with the TypeError "
+              "it re-raises): get() fails instead of waiting, and chord_unlock polling a header "
               "that retries crashes, so the body and the chord's errbacks never run",
         link="no Celery issue found (searched the tracker for the ValueError message)",
         celery_versions="5.7.0",

@@ -143,3 +143,23 @@ def test_a_child_killed_after_its_task_succeeded_matches_only_that_hang() -> Non
     mid_task = replace(h, events=tuple(events[:1]))  # pid 1 killed while running: not this issue
     assert match_known([hang], _prediction(), mid_task)[0] == []
     assert match_known([hang], _prediction(), replace(h, backend="database"))[0] == []
+
+
+def test_database_retry_state_matches_the_int_retry_value_typeerror_too() -> None:
+    """The seed retry_in_header.json retries with the int 5: dict(5) is a TypeError, which
+    exception_to_python re-raises with its own message (a sequence gives ValueError)."""
+    from dataclasses import replace
+
+    workload = parse_workload({"chord": {"header": [{"task": "retry", "args": [2, 5], "immutable": True},
+                                                    {"task": "add", "args": [1, 1]}],
+                                         "body": {"task": "tsum"}}})
+    message = ("If the stored exception isn't an instance of BaseException, it must be a dictionary."
+               "\nInstead got: 5")
+    h = History(run="r", workload=workload_to_json(workload), backend="database",
+                client=ClientView("FAILURE", error="TypeError", message=message), events=(), timeout=20)
+    v = Violation("outcome", f"get() raised TypeError ({message}); expected the value 7")
+    p = predict(workload)
+    assert [k for k, _ in match_known([v], p, h)[0]] == ["database-retry-state"]
+    assert match_known([v], p, replace(h, backend="redis"))[0] == []
+    other = replace(h, client=ClientView("FAILURE", error="TypeError", message="unsupported operand"))
+    assert match_known([v], p, other)[0] == []

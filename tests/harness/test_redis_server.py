@@ -12,7 +12,7 @@ import redis
 from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.procs import Supervisor
 from chord_chaos.harness.redis_server import RedisServer, ping
-from tests.harness.helpers import gone
+from tests.harness.helpers import gone, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -63,8 +63,8 @@ def test_kill_is_immediate_and_stop_is_graceful(server: RedisServer) -> None:
 
 def test_pause_hangs_it_and_resume_brings_it_back(server: RedisServer) -> None:
     assert server.port is not None
-    server.pause()
-    assert psutil.Process(server.pid).status() == psutil.STATUS_STOPPED
+    server.pause()  # SIGSTOP is delivered asynchronously: give the kernel a bounded moment
+    assert wait_for(lambda: psutil.Process(server.pid).status() == psutil.STATUS_STOPPED, 2.0)
     assert not ping(server.port, timeout=0.2)
     server.resume()
     assert ping(server.port, timeout=2)
