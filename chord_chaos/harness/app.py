@@ -4,7 +4,8 @@ Workers load it with ``celery -A chord_chaos.harness.app worker``; everything th
 per cluster comes from the environment (``CC_BROKER_URL``, ``CC_BACKEND_URL``,
 ``CC_LEDGER_DIR``), so one module serves every cluster. Each task writes a start and an
 end event to the ledger around the pure op from ``chord_chaos.models.ops``; the reserved
-keyword ``cc`` (``{"run": id, "node": id}``) says which canvas node an execution is.
+keyword ``cc`` (``{"run": id, "node": id}``) says which canvas node an execution is. A worker
+also records every message it sends and every one its pool starts (``deliveries.py``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import os
 import time
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 
-from chord_chaos.harness import ledger
+from chord_chaos.harness import deliveries, ledger
 from chord_chaos.models.guarantees import DELIVERIES
 from chord_chaos.models.ops import OPS
 
@@ -129,6 +130,11 @@ def _register(app: Celery) -> None:
         value = OPS["log_error"](request, exc, traceback)
         _end(base, {"ok": value})
         return value
+
+
+@signals.worker_init.connect(weak=False)
+def _record_deliveries(**_: Any) -> None:
+    deliveries.record_in_workers()
 
 
 app = make_app()

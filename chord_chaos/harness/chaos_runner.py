@@ -23,11 +23,13 @@ import redis
 from celery.exceptions import TimeoutError as CeleryTimeout
 from kombu.exceptions import OperationalError
 
+from chord_chaos.harness import broker_probe
 from chord_chaos.harness.checker import check
 from chord_chaos.harness.compile import compile_workload
+from chord_chaos.harness.deliveries import client_publishes, read_deliveries
 from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.history import ClientView, History
-from chord_chaos.harness.ledger import LedgerTail
+from chord_chaos.harness.ledger import Event, LedgerTail
 from chord_chaos.harness.nemesis import FaultableCluster, Nemesis
 from chord_chaos.harness.runner import POLL_INTERVAL, Job, RunnableCluster, RunResult, settle
 from chord_chaos.models.canvas import workload_to_json
@@ -39,6 +41,7 @@ RECOVERY = VISIBILITY_TIMEOUT + 5.0  # a killed worker's message comes back afte
 ANCHOR_WAIT = 20.0  # an anchored fault whose anchor has not happened by then is skipped
 SETTLE = 3.0
 MAX_HEAL = 60.0  # restarting every faulted process, each bounded by its own ready timeout
+PROBE_GAP = 0.5  # between the two broker probes of an unresolved run
 GET_SLICE = 0.5  # get() waits in slices so that a connection error is retried promptly
 CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError, OSError)
 
@@ -56,6 +59,10 @@ class ChaosCluster(RunnableCluster, FaultableCluster, Protocol):
 
     def worker_exits(self) -> list[str]:
         """Workers that exited by themselves: Celery's failure."""
+        ...
+
+    def probe_broker(self, task_ids: list[str]) -> dict[str, Any]:
+        """Messages in the broker, and the stored states of ``task_ids`` (``broker_probe.py``)."""
         ...
 
     def close(self) -> None:
@@ -154,6 +161,7 @@ class ChaosRunner:
         self.recovery = recovery
         self.settle = settle
         self.tail = LedgerTail(cluster.ledger_dir)
+        self.deliveries = read_deliveries(cluster.ledger_dir)
         self.nemesis_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nemesis")
         self.broken: str | None = None  # why the cluster could not be reset after the last run
 
@@ -170,9 +178,11 @@ class ChaosRunner:
         nemesis = Nemesis(self.cluster, plan, t0)
         harness_errors: list[str] = []
         client = _Client(None, t0, t0 + plan.window + ANCHOR_WAIT + self.recovery + MAX_HEAL)
+        sent: list[Event] = []
         try:
             sig = compile_workload(self.cluster.app, job.workload, run)
-            client.result = sig.apply_async(args=job.workload.args, kwargs=job.workload.kwargs)
+            with client_publishes(run) as sent:
+                client.result = sig.apply_async(args=job.workload.args, kwargs=job.workload.kwargs)
         except Exception as exc:  # nothing is faulted yet: the harness could not submit
             harness_errors.append(f"submitting failed: {type(exc).__name__}: {exc}")
         client_done = threading.Event()
@@ -190,6 +200,7 @@ class ChaosRunner:
         exits = tuple(nemesis.exits + self.cluster.worker_exits())
         settle(self.tail, [(prediction, run)], self.settle)
         harness_errors += self.cluster.infra_health() + nemesis.errors
+        deliveries, broker = self._where_messages_went(run, sent, view)
         history = History(
             run=run, workload=workload_to_json(job.workload), backend=self.cluster.backend,
             client=view, events=self.tail.events(run),
@@ -198,6 +209,7 @@ class ChaosRunner:
             delivery=self.cluster.delivery or "acks-early",
             faults=plan.to_json(), nemesis=tuple(nemesis.records()),
             client_errors=tuple(client.errors), worker_exits=exits,
+            deliveries=deliveries, broker=broker,
         )
         self.tail.forget(run)
         path = history.save(self.out_dir / "histories")  # on disk before any check runs
@@ -208,6 +220,26 @@ class ChaosRunner:
         except HarnessError as exc:  # this run's result stands; the next one cannot start
             self.broken = str(exc)
         return RunResult(job, prediction, history, verdict, path)
+
+    def _where_messages_went(self, run: str, sent: list[Event], view: ClientView
+                             ) -> tuple[tuple[Event, ...], dict[str, Any]]:
+        """For a result that never resolved: every message sent and started, and where the
+        unstarted ones are now, probed twice (the evidence of a message lost off the queue)."""
+        if view.status != "TIMEOUT":
+            self.deliveries.poll()
+            self.deliveries.forget(run)
+            return (), {}
+        probes = []
+        for pause in (0.0, PROBE_GAP):
+            time.sleep(pause)
+            self.deliveries.poll()
+            records = tuple(sorted([*sent, *self.deliveries.events(run)], key=lambda e: e.mono))
+            received = {(e.task_id, e.attempt) for e in records if e.kind == "receive"}
+            unstarted = sorted({e.task_id for e in records if e.kind == "publish" and e.task_id
+                                and (e.task_id, e.attempt) not in received})
+            probes.append(self.cluster.probe_broker(unstarted))
+        self.deliveries.forget(run)
+        return records, broker_probe.merge(*probes)
 
     def _fault_phase(self, nemesis: Nemesis, run: str, client_done: threading.Event,
                      anchor_deadline: float) -> None:

@@ -21,9 +21,11 @@ import time
 import uuid
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from celery import Celery
 
+from chord_chaos.harness import broker_probe
 from chord_chaos.harness.app import make_app
 from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.procs import Supervisor, default_state_dir
@@ -193,6 +195,10 @@ class Cluster:
         self.app.close()
         self.app = self._client_app()
         wait_ready(self.control_app, self.workers, self.ready_timeout)
+
+    def probe_broker(self, task_ids: list[str]) -> dict[str, Any]:
+        """The messages in the broker and the stored states of ``task_ids``, over direct links."""
+        return broker_probe.probe(self.broker_url, self.control_app, task_ids)
 
     def health(self) -> list[str]:
         """The harness's own processes that died: a run that saw this is ``unknown``."""

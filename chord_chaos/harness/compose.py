@@ -21,6 +21,7 @@ from celery import Celery
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from chord_chaos.harness import broker_probe
 from chord_chaos.harness.app import make_app
 from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.toxiproxy import Link, ToxiproxyClient
@@ -30,6 +31,7 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 WORKERS = ("w0", "w1")
 READY_TIMEOUT = 60.0
+DIRECT_BROKER_URL = "redis://redis-broker:6379/0"
 
 
 def _docker_client() -> Any:
@@ -180,6 +182,10 @@ class ComposeCluster:
         worker = self.worker(name)
         worker.container.restart(timeout=10)
         self._wait_ready([worker])
+
+    def probe_broker(self, task_ids: list[str]) -> dict[str, Any]:
+        """As ``Cluster.probe_broker``: the broker container directly, results through the client."""
+        return broker_probe.probe(DIRECT_BROKER_URL, self.app, task_ids)
 
     def health(self) -> list[str]:
         return self.infra_health() + self.worker_exits()

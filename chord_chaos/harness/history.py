@@ -49,6 +49,10 @@ class History:
     nemesis: tuple[dict[str, Any], ...] = ()  # what the nemesis did, and when
     client_errors: tuple[str, ...] = ()  # errors get() raised and retried during the faults
     worker_exits: tuple[str, ...] = ()  # workers that died without the nemesis killing them
+    # kept when the result never resolved: messages sent and started (``deliveries.py``), and
+    # where the unstarted ones were at the end (``broker_probe.py``)
+    deliveries: tuple[Event, ...] = ()
+    broker: dict[str, Any] = field(default_factory=dict)
 
     @property
     def faulted(self) -> bool:
@@ -62,6 +66,7 @@ class History:
             "delivery": self.delivery, "faults": self.faults, "nemesis": list(self.nemesis),
             "client_errors": list(self.client_errors), "worker_exits": list(self.worker_exits),
             "events": [e.to_json() for e in self.events],
+            "deliveries": [e.to_json() for e in self.deliveries], "broker": self.broker,
         }
 
     @staticmethod
@@ -75,6 +80,8 @@ class History:
             faults=dict(obj.get("faults") or {"faults": []}),
             nemesis=tuple(obj.get("nemesis", ())), client_errors=tuple(obj.get("client_errors", ())),
             worker_exits=tuple(obj.get("worker_exits", ())),
+            deliveries=tuple(Event.from_json(e) for e in obj.get("deliveries", ())),
+            broker=dict(obj.get("broker") or {}),
         )
 
     def save(self, directory: Path) -> Path:

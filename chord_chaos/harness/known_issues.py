@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chord_chaos.harness.checks import Violation
+from chord_chaos.harness.deliveries import lost_messages
 from chord_chaos.harness.history import History, executions_by_node
 from chord_chaos.models.canvas import (
     Canvas,
@@ -206,6 +207,22 @@ def _killed_after_success(v: Violation, p: Prediction, h: History) -> bool:
     return False
 
 
+def _message_lost_off_queue(v: Violation, p: Prediction, h: History) -> bool:
+    """A message was published, never started, and is nowhere in the broker with no state
+    stored; what never ran is that message's task or something never published after it."""
+    if any(f.get("kind") in ("kill_redis", "restart_redis") and f.get("target") == "broker"
+           for f in h.faults.get("faults", ())):
+        return False  # the broker's own data loss, not the transport's
+    lost = lost_messages(h.deliveries, h.broker)
+    if not lost:
+        return False
+    if v.check == "liveness":
+        return True
+    published = {e.node for e in h.deliveries if e.kind == "publish"}
+    return (v.check == "executions" and v.observed == 0
+            and (v.node in {e.node for e in lost} or v.node not in published))
+
+
 REGISTER: tuple[KnownIssue, ...] = (
     KnownIssue(
         id="celery-4004",
@@ -347,6 +364,22 @@ REGISTER: tuple[KnownIssue, ...] = (
         matches=_killed_after_success, delivery="acks-late",
         plan={"faults": [{"kind": "kill_child", "target": "@anchor", "at": 0.0, "duration": 0.05,
                           "anchor": {"event": "end", "role": "header", "count": 1}}]},
+        flaky=True,
+    ),
+    KnownIssue(
+        id="redis-message-lost-off-queue",
+        title="Redis broker: a message a worker has popped off the queue (BRPOP) but not yet "
+              "written to the unacknowledged hash is lost when that worker dies or its broker "
+              "connection drops in between, acks_late or not: no visibility timeout can restore "
+              "it, so the chord never completes. A worker frozen with its BRPOP outstanding "
+              "(a hung process later killed by its supervisor) loses one message every time",
+        link="https://github.com/celery/kombu/issues/305 (open: tasks lost in Redis); related: "
+             "https://github.com/celery/celery/issues/7950 (open: the same window at warm shutdown)",
+        celery_versions="5.7.0 (kombu 5.7.0)",
+        minimal_canvas={"chord": {"header": [{"task": "mul", "args": [i, 2]} for i in range(1, 6)],
+                                  "body": {"task": "tsum"}}},
+        matches=_message_lost_off_queue, delivery="acks-late",
+        plan={"faults": [{"kind": "kill_worker", "target": "w0", "at": 0.0, "duration": 0.05}]},
         flaky=True,
     ),
 )

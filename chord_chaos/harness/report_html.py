@@ -9,6 +9,9 @@ import html
 import json
 from typing import Any
 
+from chord_chaos.harness.deliveries import lost_messages
+from chord_chaos.harness.history import History
+
 VIOLATION = "#d62728"
 FAULT = "#fdd49e"
 BAR = "#4c78a8"
@@ -49,7 +52,7 @@ def render_html(report: dict[str, Any]) -> str:
         _findings(verdict),
         "<h2>Timeline</h2>", _timeline(report, bad_nodes),
         "<h2>Canvas</h2>", _tree(report["canvas"], bad_nodes),
-        "<h2>Outcome</h2>", _outcome(report),
+        "<h2>Outcome</h2>", _outcome(report), _messages(report["history"]),
         "<h2>Fault plan</h2>", f"<pre>{_e(json.dumps(report['plan'], indent=1))}</pre>",
         "<h2>Reproduce</h2>", _reproduce(report),
         "<h2>History</h2>", _events(report["history"]),
@@ -180,6 +183,23 @@ def _outcome(report: dict[str, Any]) -> str:
             f"<code>{_e(json.dumps(predicted))}</code></td></tr><tr><td>observed</td><td>"
             f"<code>{_e(c.get('status'))}</code> <code>{_e(json.dumps(observed))}</code> after "
             f"{_e(c.get('elapsed'))} s</td></tr></table>")
+
+
+def _messages(history: dict[str, Any]) -> str:
+    """For an unresolved run: the messages sent that no pool process started and the broker
+    does not hold (lost), from the delivery records and the broker probes."""
+    h = History.from_json(history)
+    if not h.deliveries:
+        return ""
+    if "error" in h.broker:
+        return f"<p>The broker could not be probed: {_e(h.broker['error'])}</p>"
+    lost = lost_messages(h.deliveries, h.broker)
+    sent = sum(1 for e in h.deliveries if e.kind == "publish")
+    rows = "".join(f"<tr><td><code>{_e(e.node)}</code></td><td>{_e(e.task_id)}</td><td>attempt "
+                   f"{e.attempt}, sent by {_e(e.hostname)}</td></tr>" for e in lost)
+    summary = (f"<p>{sent} messages sent; {len(lost)} lost: never started, in no queue, not "
+               f"unacknowledged, no state stored.</p>")
+    return summary + (f"<table class='meta'>{rows}</table>" if rows else "")
 
 
 def _reproduce(report: dict[str, Any]) -> str:

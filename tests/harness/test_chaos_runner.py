@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 
 from chord_chaos.harness.chaos_runner import ChaosRunner
 from chord_chaos.harness.cluster import Cluster
+from chord_chaos.harness.deliveries import lost_messages
 from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.history import executions_by_node
 from chord_chaos.harness.runner import Job, RunResult
@@ -70,6 +73,31 @@ def test_a_killed_workers_header_task_is_redelivered_under_acks_late(late: Chaos
     assert {prop for prop, _ in v.anomalies} == {"at_most_once", "finished"}
     record = result.history.nemesis[0]
     assert record["applied"] >= record["anchor_at"] + 0.2 and record["healed"] is not None
+
+
+def test_a_frozen_worker_killed_loses_the_message_it_had_popped(late: ChaosRunner) -> None:
+    """kombu#305, registered as redis-message-lost-off-queue: a worker stopped (SIGSTOP) while
+    its BRPOP is outstanding is handed a message it never records as unacknowledged; killing
+    it loses that message for good, acks_late notwithstanding. Its BRPOP lasts a second at
+    most, so an attempt may see it expire first and lose nothing: up to three attempts."""
+    cluster = late.cluster
+    assert isinstance(cluster, Cluster)
+    map_reduce = {"chord": {"header": [{"task": "mul", "args": [i, 2]} for i in range(1, 6)],
+                            "body": {"task": "tsum"}}}
+    for _ in range(3):
+        os.kill(cluster.worker("w0").pid, signal.SIGSTOP)
+        result = _run(late, map_reduce, [{"kind": "kill_worker", "target": "w0", "at": 0.2,
+                                          "duration": 0.05}])
+        assert result.verdict.verdict == "pass", result.to_json()
+        if result.verdict.known:
+            break
+    h = result.history
+    assert h.client.status == "TIMEOUT", result.to_json()
+    assert {k for k, _ in result.verdict.known} == {"redis-message-lost-off-queue"}
+    lost = lost_messages(h.deliveries, h.broker)
+    assert len(lost) == 1 and lost[0].hostname == "client" and lost[0].node.startswith("$.chord.header[")
+    assert lost[0].node not in executions_by_node(h.events)
+    assert h.broker["states"][lost[0].task_id] == "PENDING"
 
 
 def test_a_killed_pool_child_fails_the_chord_with_worker_lost_under_acks_early(early: ChaosRunner) -> None:

@@ -163,3 +163,38 @@ def test_database_retry_state_matches_the_int_retry_value_typeerror_too() -> Non
     assert match_known([v], p, replace(h, backend="redis"))[0] == []
     other = replace(h, client=ClientView("FAILURE", error="TypeError", message="unsupported operand"))
     assert match_known([v], p, other)[0] == []
+
+
+def test_a_message_lost_off_the_queue_explains_the_hang_and_what_never_ran_after_it() -> None:
+    from dataclasses import replace
+
+    from chord_chaos.harness.ledger import Event
+    from tests.harness.test_checks import _correct_events, _history, _prediction
+
+    def record(kind: str, node: str, task_id: str) -> Event:
+        return Event.from_json({"ev": kind, "run": "r", "node": node, "task_id": task_id,
+                                "attempt": 0, "hostname": "client", "pid": 1, "t": 0.0, "mono": 0})
+
+    # one header task ran; the other's message vanished
+    events = [e for e in _correct_events() if e.node == "$.chord.header[0]"]
+    deliveries = (record("publish", "$.chord.header[0]", "h0"), record("receive", "$.chord.header[0]", "h0"),
+                  record("publish", "$.chord.header[1]", "h1"))
+    kill = {"faults": [{"kind": "kill_worker", "target": "w0", "at": 0.0, "duration": 0.05}]}
+    h = replace(_history(events), faults=kill, deliveries=deliveries,
+                broker={"messages": [], "states": {"h1": "PENDING"}})
+    hang = Violation("liveness", "the result did not resolve within 16 s")
+    header = Violation("executions", "$.chord.header[1] ran 0 time(s); expected 1",
+                       "$.chord.header[1]", expected=1, observed=0)
+    body = Violation("executions", "$.chord.body ran 0 time(s); expected 1", "$.chord.body",
+                     expected=1, observed=0)
+    twice = Violation("executions", "$.chord.header[0] ran 2 time(s); expected 1",
+                      "$.chord.header[0]", expected=1, observed=2)
+    known, rest = match_known([hang, header, body, twice], _prediction(), h)
+    assert [k for k, _ in known] == ["redis-message-lost-off-queue"] * 3 and rest == [twice]
+    still_queued = replace(h, broker={"messages": ["h1"], "states": {"h1": "PENDING"}})
+    assert match_known([hang], _prediction(), still_queued)[0] == []
+    unread = replace(h, broker={"error": "ConnectionError"})
+    assert match_known([hang], _prediction(), unread)[0] == []
+    flushed = replace(h, faults={"faults": [{"kind": "restart_redis", "target": "broker", "at": 0.0,
+                                             "duration": 0.1}]})
+    assert match_known([hang], _prediction(), flushed)[0] == []

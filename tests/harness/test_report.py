@@ -72,6 +72,30 @@ def test_the_page_is_self_contained(tmp_path: Path) -> None:
     assert "$.chord.body" in page and "latency" in page and "inputs:" in page
 
 
+def test_the_page_names_the_messages_an_unresolved_run_lost() -> None:
+    from chord_chaos.harness.ledger import Event
+    from chord_chaos.harness.report_html import render_html
+
+    def record(kind: str, node: str, task_id: str) -> Event:
+        return Event.from_json({"ev": kind, "run": "r", "node": node, "task_id": task_id,
+                                "attempt": 0, "hostname": "client", "pid": 1, "t": 0.0, "mono": 0})
+
+    events = [e for e in _correct_events() if e.node == "$.chord.header[0]"]
+    history = replace(_history(events, ClientView("TIMEOUT", elapsed=16.0)), meta={"t0_mono_ns": 0},
+                      deliveries=(record("publish", "$.chord.header[0]", "h0"),
+                                  record("receive", "$.chord.header[0]", "h0"),
+                                  record("publish", "$.chord.header[1]", "h1-id")),
+                      broker={"messages": [], "states": {"h1-id": "PENDING"}})
+    report = {"verdict": {"verdict": "pass"}, "backend": "redis", "delivery": "acks-late",
+              "canvas": history.workload["canvas"], "plan": {"faults": []},
+              "prediction": {"status": "SUCCESS", "value": 1}, "history": history.to_json(),
+              "replay": "r", "rerun": "r"}
+    page = render_html(report)
+    assert "2 messages sent; 1 lost" in page and "h1-id" in page
+    unprobed = {**report, "history": {**history.to_json(), "broker": {"error": "refused"}}}
+    assert "could not be probed: refused" in render_html(unprobed)
+
+
 def _png(path: Path) -> tuple[int, int, list[tuple[int, int, int]]]:
     from PIL import Image
 

@@ -1,0 +1,154 @@
+"""Which task messages were sent and which reached a pool process: the evidence that a message
+vanished between the broker and a worker, rather than never being sent.
+
+Workers record, beside the execution ledger, one ``publish`` line per task message they send
+(chain steps, chord bodies, ``chord_unlock`` and retries) and one ``receive`` line per message
+a pool process starts (``task_prerun``), keyed by task id and retry count; the client's own
+publishes are collected in memory while it submits. A message that was published, never
+received, is in neither a queue nor the unacknowledged hash, and has no stored state was
+taken off the queue and lost (``lost_messages``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from celery import signals
+
+from chord_chaos.harness import ledger
+from chord_chaos.harness.ledger import Event
+
+SUBDIR = "deliveries"  # under the ledger directory; the execution ledger's readers never see it
+_DEPTH = 6
+
+
+def find_cc(args: Any, kwargs: Any) -> dict[str, str] | None:
+    """The ``cc`` marker of a message: the task's own, or (for ``chord_unlock`` and other
+    Celery tasks) the first one in its arguments, which name the callback it will apply."""
+    if isinstance(kwargs, dict) and _is_cc(kwargs.get("cc")):
+        return dict(kwargs["cc"])
+    return _search(args, _DEPTH) or _search(kwargs, _DEPTH)
+
+
+def _is_cc(value: Any) -> bool:
+    return (isinstance(value, dict) and isinstance(value.get("run"), str)
+            and isinstance(value.get("node"), str))
+
+
+def _search(value: Any, depth: int) -> dict[str, str] | None:
+    if depth <= 0:
+        return None
+    if isinstance(value, dict):
+        if _is_cc(value.get("cc")):
+            return dict(value["cc"])
+        values: Any = value.values()
+    elif isinstance(value, list | tuple):
+        values = value
+    else:
+        return None
+    for v in values:
+        found = _search(v, depth - 1)
+        if found is not None:
+            return found
+    return None
+
+
+def label(task: str, cc: dict[str, str]) -> str:
+    """The node a message is for: its canvas node, or ``chord_unlock`` naming the body it applies."""
+    return cc["node"] if task.startswith("cc.") else f"{task}({cc['node']})"
+
+
+def _record(ev: str, task: str, task_id: str | None, attempt: int, cc: dict[str, str]) -> dict[str, Any]:
+    return {"ev": ev, "run": cc["run"], "node": label(task, cc), "task_id": task_id,
+            "attempt": attempt, "hostname": os.environ.get("CC_NODE_NAME") or socket.gethostname()}
+
+
+def _body_parts(body: Any) -> tuple[Any, Any]:
+    """(args, kwargs) of a protocol 2 message body."""
+    if isinstance(body, list | tuple) and len(body) >= 2:
+        return body[0], body[1]
+    return (), {}
+
+
+def _on_publish(sender: Any = None, body: Any = None, headers: Any = None, **_: Any) -> None:
+    headers = headers or {}
+    args, kwargs = _body_parts(body)
+    cc = find_cc(args, kwargs)
+    if cc is not None:
+        ledger.record(_dir(), _record("publish", str(sender), headers.get("id"),
+                                      int(headers.get("retries") or 0), cc))
+
+
+def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None, args: Any = None,
+               kwargs: Any = None, **_: Any) -> None:
+    cc = find_cc(args, kwargs)
+    if cc is not None and task is not None:
+        ledger.record(_dir(), _record("receive", str(task.name), task_id,
+                                      int(getattr(task.request, "retries", 0) or 0), cc))
+
+
+def _dir() -> str:
+    return os.path.join(os.environ.get("CC_LEDGER_DIR", "/tmp/chord-chaos-ledger"), SUBDIR)
+
+
+def record_in_workers() -> None:
+    """Connected at worker start (``worker_init``), so the pool processes inherit it and the
+    client, which never starts a worker, records nothing here."""
+    signals.after_task_publish.connect(_on_publish, weak=False)
+    signals.task_prerun.connect(_on_prerun, weak=False)
+
+
+@contextmanager
+def client_publishes(run: str) -> Iterator[list[Event]]:
+    """Collect the client's publishes of ``run`` while the block submits it."""
+    found: list[Event] = []
+
+    def on_publish(sender: Any = None, body: Any = None, headers: Any = None, **_: Any) -> None:
+        headers = headers or {}
+        cc = find_cc(*_body_parts(body))
+        if cc is not None and cc["run"] == run:
+            found.append(Event.from_json({
+                **_record("publish", str(sender), headers.get("id"), int(headers.get("retries") or 0), cc),
+                "hostname": "client", "pid": os.getpid(), "t": time.time(), "mono": time.monotonic_ns()}))
+
+    signals.after_task_publish.connect(on_publish, weak=False)
+    try:
+        yield found
+    finally:
+        signals.after_task_publish.disconnect(on_publish)
+
+
+def lost_messages(deliveries: tuple[Event, ...], broker: dict[str, Any]) -> list[Event]:
+    """The last publish of each task that no pool process received, that is not in the broker
+    (queued or unacknowledged), and whose attempt stored no state: messages the transport
+    lost. Empty when the broker could not be read (no evidence, no finding)."""
+    if broker.get("error") is not None or "messages" not in broker:
+        return []
+    received = {(e.task_id, e.attempt) for e in deliveries if e.kind == "receive"}
+    last: dict[str | None, Event] = {}
+    for e in deliveries:
+        if e.kind == "publish" and (e.task_id not in last or e.attempt >= last[e.task_id].attempt):
+            last[e.task_id] = e
+    states = broker.get("states", {})
+    in_broker = set(broker["messages"])
+    return sorted((e for e in last.values()
+                   if (e.task_id, e.attempt) not in received and e.task_id not in in_broker
+                   and _nothing_stored(states.get(e.task_id or ""), e.attempt)),
+                  key=lambda e: e.mono)
+
+
+def _nothing_stored(state: str | None, attempt: int) -> bool:
+    """PENDING is no state at all; RETRY is the previous attempt's."""
+    return state == "PENDING" or (state == "RETRY" and attempt > 0)
+
+
+def read_deliveries(ledger_dir: Path) -> ledger.LedgerTail:
+    """An incremental reader of the workers' delivery lines."""
+    (ledger_dir / SUBDIR).mkdir(parents=True, exist_ok=True)
+    return ledger.LedgerTail(ledger_dir / SUBDIR)
