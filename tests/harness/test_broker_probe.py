@@ -20,6 +20,7 @@ def _message(task_id: str) -> str:
 
 def test_queued_and_unacked_messages_are_found_and_nothing_else(sup: Supervisor, tmp_path: Path) -> None:
     server = RedisServer(sup, tmp_path, "broker").start()
+    assert server.port is not None
     client = redis.Redis(port=server.port)
     client.lpush("celery", _message("queued-1"), _message("queued-2"))
     client.lpush("celery\x06\x163", _message("queued-priority"))
