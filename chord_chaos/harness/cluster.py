@@ -165,9 +165,16 @@ class Cluster:
             raise HarnessError(f"no redis-server {role!r} in this cluster (backend {self.backend})")
         return server
 
-    def restart_worker(self, name: str, grace: float = WORKER_GRACE) -> None:
-        """Stop the node if it still runs, start it again under the same name, wait for a ping."""
-        self.worker(name).restart(self.control_app, grace=grace, timeout=self.ready_timeout)
+    def respawn_worker(self, name: str, grace: float = WORKER_GRACE) -> None:
+        """Stop the node if it still runs and start it again under the same name, not waiting:
+        its links may still be faulted (``await_workers`` waits once they are healed)."""
+        worker = self.worker(name)
+        worker.stop(grace)
+        worker.start()
+
+    def await_workers(self, names: list[str]) -> None:
+        """Bounded wait until these nodes answer a ping over the harness's direct links."""
+        wait_ready(self.control_app, [self.worker(n) for n in names], self.ready_timeout)
 
     def reset(self, full: bool) -> None:
         """Between chaos runs: heal the network; with ``full``, also restart every worker and

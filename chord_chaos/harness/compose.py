@@ -178,10 +178,11 @@ class ComposeCluster:
             raise HarnessError(f"no redis container {role!r} in compose mode (backend {self.backend})")
         return self.servers[role]
 
-    def restart_worker(self, name: str) -> None:
-        worker = self.worker(name)
-        worker.container.restart(timeout=10)
-        self._wait_ready([worker])
+    def respawn_worker(self, name: str) -> None:
+        self.worker(name).container.restart(timeout=10)
+
+    def await_workers(self, names: list[str]) -> None:
+        self._wait_ready([self.worker(n) for n in names])
 
     def probe_broker(self, task_ids: list[str]) -> dict[str, Any]:
         """As ``Cluster.probe_broker``: the broker container directly, results through the client."""

@@ -70,7 +70,13 @@ class FaultableCluster(Protocol):
 
     def redis(self, role: str) -> Server: ...
 
-    def restart_worker(self, name: str) -> None: ...
+    def respawn_worker(self, name: str) -> None:
+        """Stop the node if it still runs and start it again, without waiting for it."""
+        ...
+
+    def await_workers(self, names: list[str]) -> None:
+        """Bounded wait until these nodes answer a ping; a HarnessError if one does not."""
+        ...
 
 
 @dataclass
@@ -88,6 +94,7 @@ class _Active:
     note: str | None = None
     rng: random.Random | None = None
     next_jitter: float = 0.0
+    heal_from: float | None = None  # when healing began (a warm shutdown may still be finishing)
 
     def record(self) -> dict[str, Any]:
         return {"fault": self.index, **self.fault.to_json(), "resolved": self.resolved,
@@ -108,6 +115,7 @@ class Nemesis:
         self.t0 = t0
         self.faults = [_Active(i, f, None if f.anchor else f.at) for i, f in enumerate(plan.faults)]
         self.exits: list[str] = []  # workers found dead by a fault meant to stop them
+        self.respawned: dict[str, _Active] = {}  # workers started again, not yet seen answering
         seed = zlib.crc32(plan.dumps().encode())  # str hash() differs per process
         for a in self.faults:
             if a.fault.kind == "latency" and a.fault.params.get("jitter"):
@@ -146,8 +154,8 @@ class Nemesis:
                 a.applied = self.now()
             elif a.applied is not None and a.healed is None and a.error is None:
                 if now >= a.applied + a.fault.duration:
-                    self._guard(a, self._heal)
-                    a.healed = self.now()
+                    if self._guard(a, self._heal):
+                        a.healed = self.now()
                 elif a.rng is not None and now >= a.next_jitter:
                     self._guard(a, self._jitter)
 
@@ -157,17 +165,29 @@ class Nemesis:
                 a.error, a.note = reason, "skipped"
 
     def heal_all(self) -> None:
-        """Heal every applied fault not yet healed (process faults first need a network)."""
+        """Heal every applied fault not yet healed, the network first, then wait until every
+        respawned worker answers: a worker started while its link was still faulted could not
+        answer before the network healed, so no heal ever waits for one."""
         for a in sorted(self.faults, key=lambda a: a.fault.kind not in NETWORK_KINDS):
-            if a.applied is not None and a.healed is None and a.error is None:
-                self._guard(a, self._heal)
+            pending = a.applied is not None and a.healed is None and a.error is None
+            if pending and self._guard(a, lambda a: self._heal(a, force=True)):
                 a.healed = self.now()
+        if self.respawned:
+            names = sorted(self.respawned)
+            try:
+                self.cluster.await_workers(names)
+            except HarnessError as exc:
+                for a in {id(a): a for a in self.respawned.values()}.values():
+                    a.error = a.error or " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            self.respawned.clear()
 
-    def _guard(self, a: _Active, action: Any) -> None:
+    def _guard(self, a: _Active, action: Any) -> bool:
+        """Run ``action(a)``; False if it is not finished yet or failed (the error recorded)."""
         try:
-            action(a)
+            return action(a) is not False
         except (HarnessError, OSError, psutil.Error) as exc:
             a.error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            return False
 
     # --- applying and healing, per kind ---
 
@@ -203,7 +223,9 @@ class Nemesis:
             else:
                 server.restart()
 
-    def _heal(self, a: _Active) -> None:
+    def _heal(self, a: _Active, force: bool = False) -> bool:
+        """Heal one fault; False while a warm shutdown is still finishing (unless ``force``d,
+        which waits for it), so that the loop goes on healing other faults meanwhile."""
         f = a.fault
         if f.kind in NETWORK_KINDS:
             for link in a.resolved:
@@ -212,17 +234,33 @@ class Nemesis:
                 else:
                     self._proxies().remove_toxic(link, _toxic_name(a))
         elif f.kind in ("kill_worker", "term_worker"):
+            if f.kind == "term_worker" and not self._shut_down(a, force):
+                return False
             for name in a.resolved:
-                worker = self.cluster.worker(name)
-                # A warm shutdown ends by itself once running tasks finish; stopping it early
-                # would SIGTERM the pool too, which is not the fault that was asked for.
-                if f.kind == "term_worker" and not worker.wait_exit(WARM_SHUTDOWN_WAIT):
-                    a.note = f"warm shutdown took over {WARM_SHUTDOWN_WAIT:g} s; stopped"
-                self.cluster.restart_worker(name)
+                self.cluster.respawn_worker(name)
+                self.respawned[name] = a
         elif f.kind == "pause_redis":
             self.cluster.redis(f.target).resume()
         elif f.kind == "kill_redis":
             self.cluster.redis(f.target).restart()
+        return True
+
+    def _shut_down(self, a: _Active, force: bool) -> bool:
+        """Whether the warm shutdown is over, or has taken WARM_SHUTDOWN_WAIT (then the restart
+        stops it). It ends by itself once running tasks finish; stopping it early would
+        SIGTERM the pool too, which is not the fault that was asked for."""
+        a.heal_from = self.now() if a.heal_from is None else a.heal_from
+        left = a.heal_from + WARM_SHUTDOWN_WAIT - self.now()
+        workers = [self.cluster.worker(name) for name in a.resolved]
+        if force:
+            ended = all(w.wait_exit(max(0.0, left)) for w in workers)
+        else:
+            ended = not any(w.alive() for w in workers)
+            if not ended and left > 0:
+                return False
+        if not ended:
+            a.note = f"warm shutdown took over {WARM_SHUTDOWN_WAIT:g} s; stopped"
+        return True
 
     def _jitter(self, a: _Active) -> None:
         assert a.rng is not None

@@ -120,6 +120,7 @@ class FakeComposeCluster:
         self.workers = {w: ContainerWorker(FakeContainer([7, 8]), w) for w in ("w0", "w1")}
         self.servers = {r: ContainerRedis(FakeContainer(), r) for r in ("broker", "backend")}
         self.restarted: list[str] = []
+        self.awaited: list[str] = []
 
     def worker(self, name: str) -> ContainerWorker:
         return self.workers[name]
@@ -127,9 +128,12 @@ class FakeComposeCluster:
     def redis(self, role: str) -> ContainerRedis:
         return self.servers[role]
 
-    def restart_worker(self, name: str) -> None:
+    def respawn_worker(self, name: str) -> None:
         self.restarted.append(name)
         self.workers[name].container.restart(timeout=10)
+
+    def await_workers(self, names: list[str]) -> None:
+        self.awaited += names
 
 
 def _drive(cluster: FakeComposeCluster, *faults: Fault) -> Nemesis:

@@ -100,6 +100,33 @@ def test_a_killed_worker_is_restarted_by_the_heal(cluster: Cluster) -> None:
     assert cluster.control_app.control.ping(destination=[w0.hostname], timeout=2.0)
 
 
+def test_a_worker_restarted_behind_a_faulted_link_never_holds_up_that_links_heal(cluster: Cluster) -> None:
+    """The gate's 'unknown': a worker restarted while its broker link is still partitioned
+    cannot answer a ping until the partition heals, so the heal that restarted it must not
+    wait for it (it once did, for 30 s, and the partition's heal waited behind it)."""
+    before = cluster.worker("w0").pid
+    plan = FaultPlan((Fault("partition", "w0.broker", 0.0, 2.0), Fault("kill_worker", "w0", 0.1, 0.1)))
+    n = Nemesis(cluster, plan, time.monotonic())
+    _drive(n)
+    partition, kill = n.records()
+    assert not n.errors, n.errors
+    assert partition["healed"] < 3.0 and kill["healed"] < 1.5, n.records()
+    w0 = cluster.worker("w0")
+    assert w0.pid != before
+    assert cluster.control_app.control.ping(destination=[w0.hostname], timeout=2.0)
+
+
+def test_a_warm_shutdown_is_awaited_without_holding_up_other_heals(cluster: Cluster) -> None:
+    n = Nemesis(cluster, FaultPlan((Fault("term_worker", "w1", 0.0, 0.05),
+                                    Fault("latency", "w0.broker", 0.0, 0.3, {"latency": 10}))),
+                time.monotonic())
+    _drive(n)
+    term, latency = n.records()
+    assert not n.errors and term["note"] is None, n.records()
+    assert latency["healed"] < 1.0
+    assert cluster.control_app.control.ping(destination=[cluster.worker("w1").hostname], timeout=2.0)
+
+
 def test_a_killed_pool_child_is_replaced_by_its_worker(cluster: Cluster) -> None:
     w1 = cluster.worker("w1")
     children = w1.pool_pids()
