@@ -71,6 +71,17 @@ def make_app(broker_url: str | None = None, backend_url: str | None = None,
     return app
 
 
+def close_app(app: Celery) -> None:
+    """Close a client app, first dropping its Redis result subscriptions: a result object that
+    the garbage collector frees later (at interpreter exit, say) would otherwise unsubscribe
+    through a connection to a server that is gone, and Celery prints "Retry limit exceeded"."""
+    consumer = getattr(app.backend, "result_consumer", None)
+    subscribed = getattr(consumer, "subscribed_to", None)
+    if isinstance(subscribed, set):
+        subscribed.clear()
+    app.close()
+
+
 def _ledger_dir() -> str:
     return os.environ.get("CC_LEDGER_DIR", "/tmp/chord-chaos-ledger")
 

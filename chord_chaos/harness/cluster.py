@@ -26,7 +26,7 @@ from typing import Any
 from celery import Celery
 
 from chord_chaos.harness import broker_probe
-from chord_chaos.harness.app import make_app
+from chord_chaos.harness.app import close_app, make_app
 from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.procs import Supervisor, default_state_dir
 from chord_chaos.harness.redis_server import RedisServer, flush
@@ -199,7 +199,7 @@ class Cluster:
                 flush(server.port)
         for w in self.workers:
             w.start()
-        self.app.close()
+        close_app(self.app)
         self.app = self._client_app()
         wait_ready(self.control_app, self.workers, self.ready_timeout)
 
@@ -233,9 +233,9 @@ class Cluster:
         # servers still run, or each one retries against a closed port at interpreter exit.
         gc.collect()
         try:
-            self.app.close()
+            close_app(self.app)
             if self.control_app is not self.app:
-                self.control_app.close()
+                close_app(self.control_app)
         finally:
             if self.supervisor is not None:
                 procs = [w.proc for w in self.workers if w.proc is not None]

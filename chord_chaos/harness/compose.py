@@ -22,7 +22,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from chord_chaos.harness import broker_probe
-from chord_chaos.harness.app import make_app
+from chord_chaos.harness.app import close_app, make_app
 from chord_chaos.harness.errors import HarnessError
 from chord_chaos.harness.toxiproxy import Link, ToxiproxyClient
 from chord_chaos.harness.workers import last_critical
@@ -217,7 +217,7 @@ class ComposeCluster:
                 client.close()
         for w in self.workers.values():
             w.container.restart(timeout=0)
-        self.app.close()
+        close_app(self.app)
         self.app = make_app(delivery=self.delivery)
         self._wait_ready(list(self.workers.values()))
 
@@ -227,4 +227,4 @@ class ComposeCluster:
             if self.proxies is not None:
                 self.proxies.reset()
         finally:
-            self.app.close()
+            close_app(self.app)

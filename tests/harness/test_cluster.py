@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from celery.exceptions import TimeoutError as CeleryTimeout
 
 from chord_chaos.harness.cluster import Cluster
 from chord_chaos.harness.errors import HarnessError
@@ -92,6 +93,21 @@ def test_close_stops_everything_even_when_the_body_raises(tmp_path: Path) -> Non
     assert all(gone(pid) for pid in pids)
     assert descendants() - before == set()
     assert Registry(tmp_path / "state").records() == []
+
+
+def test_close_leaves_no_result_subscription_for_a_late_free_to_cancel(tmp_path: Path) -> None:
+    """A result freed after its cluster closed cancels its subscription; Celery does that over
+    the network only for keys still subscribed, and with the server gone it retried and printed
+    "Retry limit exceeded" at interpreter exit (seen in ``make bench``). Close drops them."""
+    with Cluster(nodes=1, run_dir=tmp_path / "run", state_dir=tmp_path / "state") as c:
+        sig = c.app.signature("cc.tag", args=("a",), kwargs={"cc": {"run": "r", "node": "$"}})
+        result = sig.apply_async(queue="no-worker-consumes-this")  # never resolves
+        with pytest.raises(CeleryTimeout):
+            result.get(timeout=0.3)
+        consumer = c.app.backend.result_consumer
+        assert consumer.subscribed_to  # what a late free would cancel
+    assert consumer.subscribed_to == set()
+    result.backend.remove_pending_result(result)  # what __del__ does: no server, no error
 
 
 def test_a_failed_start_stops_what_started_and_says_so_in_one_line(tmp_path: Path) -> None:
