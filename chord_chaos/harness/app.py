@@ -82,10 +82,6 @@ def close_app(app: Celery) -> None:
     app.close()
 
 
-def _ledger_dir() -> str:
-    return os.environ.get("CC_LEDGER_DIR", "/tmp/chord-chaos-ledger")
-
-
 def _begin(self: Task | None, op: str, cc: dict[str, Any], args: Any, kwargs: Any) -> dict[str, Any]:
     req = self.request if self is not None else None
     base = {
@@ -97,12 +93,12 @@ def _begin(self: Task | None, op: str, cc: dict[str, Any], args: Any, kwargs: An
         "hostname": getattr(req, "hostname", None) or os.environ.get("CC_NODE_NAME", ""),
         "redelivered": bool((getattr(req, "delivery_info", None) or {}).get("redelivered")),
     }
-    ledger.record(_ledger_dir(), {**base, "ev": "start", "args": list(args), "kwargs": kwargs})
+    ledger.record(ledger.worker_dir(), {**base, "ev": "start", "args": list(args), "kwargs": kwargs})
     return base
 
 
 def _end(base: dict[str, Any], outcome: dict[str, Any]) -> None:
-    ledger.record(_ledger_dir(), {**base, "ev": "end", "outcome": outcome})
+    ledger.record(ledger.worker_dir(), {**base, "ev": "end", "outcome": outcome})
 
 
 def _make_task(app: Celery, op: str) -> None:

@@ -168,9 +168,7 @@ class Cluster:
     def respawn_worker(self, name: str, grace: float = WORKER_GRACE) -> None:
         """Stop the node if it still runs and start it again under the same name, not waiting:
         its links may still be faulted (``await_workers`` waits once they are healed)."""
-        worker = self.worker(name)
-        worker.stop(grace)
-        worker.start()
+        self.worker(name).respawn(grace)
 
     def await_workers(self, names: list[str]) -> None:
         """Bounded wait until these nodes answer a ping over the harness's direct links."""

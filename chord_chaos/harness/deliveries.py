@@ -76,13 +76,19 @@ def _body_parts(body: Any) -> tuple[Any, Any]:
     return (), {}
 
 
-def _on_publish(sender: Any = None, body: Any = None, headers: Any = None, **_: Any) -> None:
+def _published(sender: Any, body: Any, headers: Any) -> dict[str, Any] | None:
+    """The publish record of an ``after_task_publish`` signal, or None for a message of no run."""
     headers = headers or {}
-    args, kwargs = _body_parts(body)
-    cc = find_cc(args, kwargs)
-    if cc is not None:
-        ledger.record(_dir(), _record("publish", str(sender), headers.get("id"),
-                                      int(headers.get("retries") or 0), cc))
+    cc = find_cc(*_body_parts(body))
+    if cc is None:
+        return None
+    return _record("publish", str(sender), headers.get("id"), int(headers.get("retries") or 0), cc)
+
+
+def _on_publish(sender: Any = None, body: Any = None, headers: Any = None, **_: Any) -> None:
+    record = _published(sender, body, headers)
+    if record is not None:
+        ledger.record(_dir(), record)
 
 
 def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None, args: Any = None,
@@ -94,7 +100,7 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
 
 
 def _dir() -> str:
-    return os.path.join(os.environ.get("CC_LEDGER_DIR", "/tmp/chord-chaos-ledger"), SUBDIR)
+    return os.path.join(ledger.worker_dir(), SUBDIR)
 
 
 def record_in_workers() -> None:
@@ -110,12 +116,10 @@ def client_publishes(run: str) -> Iterator[list[Event]]:
     found: list[Event] = []
 
     def on_publish(sender: Any = None, body: Any = None, headers: Any = None, **_: Any) -> None:
-        headers = headers or {}
-        cc = find_cc(*_body_parts(body))
-        if cc is not None and cc["run"] == run:
-            found.append(Event.from_json({
-                **_record("publish", str(sender), headers.get("id"), int(headers.get("retries") or 0), cc),
-                "hostname": "client", "pid": os.getpid(), "t": time.time(), "mono": time.monotonic_ns()}))
+        record = _published(sender, body, headers)
+        if record is not None and record["run"] == run:
+            found.append(Event.from_json({**record, "hostname": "client", "pid": os.getpid(),
+                                          "t": time.time(), "mono": time.monotonic_ns()}))
 
     signals.after_task_publish.connect(on_publish, weak=False)
     try:

@@ -19,6 +19,11 @@ from typing import Any
 _fds: dict[str, int] = {}
 
 
+def worker_dir() -> str:
+    """The ledger directory of a worker process (the harness sets CC_LEDGER_DIR)."""
+    return os.environ.get("CC_LEDGER_DIR", "/tmp/chord-chaos-ledger")
+
+
 def record(ledger_dir: str, event: dict[str, Any]) -> None:
     """Append one event (stamped with pid and both clocks) to this process's ledger file."""
     event = {**event, "pid": os.getpid(), "t": time.time(), "mono": time.monotonic_ns()}

@@ -177,8 +177,8 @@ class Nemesis:
             try:
                 self.cluster.await_workers(names)
             except HarnessError as exc:
-                for a in {id(a): a for a in self.respawned.values()}.values():
-                    a.error = a.error or " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+                for a in self.respawned.values():
+                    a.error = a.error or _one_line(exc)
             self.respawned.clear()
 
     def _guard(self, a: _Active, action: Any) -> bool:
@@ -186,7 +186,7 @@ class Nemesis:
         try:
             return action(a) is not False
         except (HarnessError, OSError, psutil.Error) as exc:
-            a.error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            a.error = _one_line(exc)
             return False
 
     # --- applying and healing, per kind ---
@@ -295,6 +295,10 @@ class Nemesis:
         if self.cluster.proxies is None:
             raise HarnessError("network faults need a chaos cluster (Cluster(delivery=...))")
         return self.cluster.proxies
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
 
 def _toxic_name(a: _Active) -> str:

@@ -118,10 +118,14 @@ class WorkerNode:
         self.proc = None
         return code
 
-    def restart(self, app: Celery, grace: float = 10.0, timeout: float = READY_TIMEOUT) -> WorkerNode:
-        """Stop (if still running), start with the same name, and wait until it answers."""
+    def respawn(self, grace: float = 10.0) -> WorkerNode:
+        """Stop (if still running) and start with the same name, without waiting for it."""
         self.stop(grace)
-        return self.start().wait_ready(app, timeout)
+        return self.start()
+
+    def restart(self, app: Celery, grace: float = 10.0, timeout: float = READY_TIMEOUT) -> WorkerNode:
+        """``respawn``, then wait until it answers."""
+        return self.respawn(grace).wait_ready(app, timeout)
 
 
 def last_critical(log: str) -> str:
