@@ -49,17 +49,18 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 lint: venv
-	$(VENV)/bin/ruff check chord_chaos tests
+	$(VENV)/bin/ruff check chord_chaos tests bench
 	$(VENV)/bin/mypy
 
+# pytest-xdist: one process per core, each with its own state directory (tests/conftest.py).
 unit: venv
-	timeout $(TEST_TIMEOUT) $(PY) -m pytest -q -m "not cluster"
+	timeout $(TEST_TIMEOUT) $(PY) -m pytest -q -n auto -m "not cluster"
 
 test: setup lint
-	timeout $(TEST_TIMEOUT) $(PY) -m pytest -q
+	timeout $(TEST_TIMEOUT) $(PY) -m pytest -q -n auto
 
 bench: setup
-	timeout 600 $(PY) -m chord_chaos.bench
+	timeout 600 $(PY) -m bench
 
 # A campaign over every scenario and backend: CHAOS_BUDGET seconds of runs (the hard timeout
 # leaves room for the last run and the summary). More: make chaos CHAOS_ARGS="--seed 7".
@@ -76,5 +77,8 @@ gate: setup
 	timeout 300 $(VENV)/bin/chord-chaos known-issues --check --times 1 --report-dir reports/gate/register \
 		--json reports/gate/register.json --junit reports/gate/register-junit.xml
 
+# Stops what a killed harness left running (through the process registries, by pid and start
+# time, never by name) before it deletes them; refuses while a live harness still owns some.
 clean:
+	@if [ -x $(PY) ] && [ -d .cc-runs ]; then $(PY) -m chord_chaos.harness.infra.registry reap .cc-runs; fi
 	rm -rf .cc-runs reports .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,12 +1,22 @@
 """Hypothesis profiles, chosen explicitly (Hypothesis would pick its own ``ci`` profile
 whenever CI is set): ``gate`` is derandomized with no example database, for a fixed CI slice;
-``dev`` explores and remembers failures in .hypothesis/. Select with CC_HYPOTHESIS_PROFILE."""
+``dev`` explores and remembers failures in .hypothesis/. Select with CC_HYPOTHESIS_PROFILE.
+
+Under pytest-xdist each worker gets its own state directory (``CC_STATE_DIR``: process
+registry, run directories and ledgers); ports are always the kernel's free ones."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from chord_chaos.harness.infra.registry import STATE_DIR_NAME, STATE_DIR_VAR
+from chord_chaos.harness.infra.supervisor import Supervisor
+from tests.helpers import REPO_ROOT
 
 settings.register_profile(
     "gate", derandomize=True, database=None, deadline=None, print_blob=True,
@@ -17,3 +27,15 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("CC_HYPOTHESIS_PROFILE", "gate" if os.environ.get("CI") else "dev"))
+
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _XDIST_WORKER and not os.environ.get(STATE_DIR_VAR):
+    os.environ[STATE_DIR_VAR] = str(REPO_ROOT / STATE_DIR_NAME / f"xdist-{_XDIST_WORKER}")
+
+
+@pytest.fixture
+def sup(tmp_path: Path) -> Iterator[Supervisor]:
+    """A supervisor with its own state directory; stops what the test started."""
+    supervisor = Supervisor(tmp_path / "state")
+    yield supervisor
+    supervisor.stop_all()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from hypothesis import strategies as st
 
 from chord_chaos.models.faults import ANCHOR_ROLES, KINDS, NETWORK_KINDS, Anchor, Fault, FaultPlan
+from chord_chaos.models.vocabulary import FaultKind
 
 GENTLE_FIRST = ("latency", "bandwidth", "slicer", "slow_close", "reset_peer", "limit_data", "timeout",
                 "partition", "pause_redis", "term_worker", "kill_child", "kill_worker",
@@ -66,7 +67,8 @@ def faults(draw: st.DrawFn, backend: str, kinds: Sequence[str], workers: int = 2
         choices = [f"w{i}" for i in range(workers)] + (["@anchor"] if anchor else [])
         target = draw(st.sampled_from(choices))
     at = draw(_seconds(0, max_at if anchor is None else 0.5))
-    return Fault(kind, target, at, draw(_seconds(0.05, max_duration)), draw(_params(kind)), anchor)
+    return Fault(FaultKind(kind), target, at, draw(_seconds(0.05, max_duration)), draw(_params(kind)),
+                 anchor)
 
 
 def fault_plans(backend: str = "redis", kinds: Sequence[str] = GENTLE_FIRST, max_faults: int = 2,

@@ -16,24 +16,26 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from chord_chaos.models.vocabulary import FaultKind
+
 # kind -> (fault class, allowed targets description, params with (min, max))
-NETWORK_KINDS: dict[str, dict[str, tuple[float, float]]] = {
-    "latency": {"latency": (1, 2000), "jitter": (0, 1000)},  # ms
-    "bandwidth": {"rate": (1, 1_000_000)},  # KB/s
-    "slow_close": {"delay": (1, 5000)},  # ms
-    "timeout": {"timeout": (0, 10_000)},  # ms; 0 = hold data until healed (a black hole)
-    "reset_peer": {"timeout": (0, 10_000)},  # ms before the reset
-    "limit_data": {"bytes": (1, 10_000_000)},
-    "slicer": {"average_size": (1, 10_000), "size_variation": (0, 10_000), "delay": (0, 100_000)},
-    "partition": {},  # the proxy disabled: connections dropped, new ones refused
+NETWORK_KINDS: dict[FaultKind, dict[str, tuple[float, float]]] = {
+    FaultKind.LATENCY: {"latency": (1, 2000), "jitter": (0, 1000)},  # ms
+    FaultKind.BANDWIDTH: {"rate": (1, 1_000_000)},  # KB/s
+    FaultKind.SLOW_CLOSE: {"delay": (1, 5000)},  # ms
+    FaultKind.TIMEOUT: {"timeout": (0, 10_000)},  # ms; 0 = hold data until healed (a black hole)
+    FaultKind.RESET_PEER: {"timeout": (0, 10_000)},  # ms before the reset
+    FaultKind.LIMIT_DATA: {"bytes": (1, 10_000_000)},
+    FaultKind.SLICER: {"average_size": (1, 10_000), "size_variation": (0, 10_000), "delay": (0, 100_000)},
+    FaultKind.PARTITION: {},  # the proxy disabled: connections dropped, new ones refused
 }
-PROCESS_KINDS: dict[str, dict[str, tuple[float, float]]] = {
-    "kill_worker": {},  # SIGKILL of a worker's main process (its pool dies with it); heal: restart
-    "kill_child": {},  # SIGKILL of one pool child; the main process replaces it
-    "term_worker": {},  # SIGTERM: warm shutdown; heal: restart
-    "kill_redis": {},  # SIGKILL of a redis-server (every key lost); heal: restart, same port
-    "restart_redis": {},  # kill and start again at once (every key lost)
-    "pause_redis": {},  # SIGSTOP; heal: SIGCONT
+PROCESS_KINDS: dict[FaultKind, dict[str, tuple[float, float]]] = {
+    FaultKind.KILL_WORKER: {},  # SIGKILL of a worker's main process (its pool dies with it); heal: restart
+    FaultKind.KILL_CHILD: {},  # SIGKILL of one pool child; the main process replaces it
+    FaultKind.TERM_WORKER: {},  # SIGTERM: warm shutdown; heal: restart
+    FaultKind.KILL_REDIS: {},  # SIGKILL of a redis-server (every key lost); heal: restart, same port
+    FaultKind.RESTART_REDIS: {},  # kill and start again at once (every key lost)
+    FaultKind.PAUSE_REDIS: {},  # SIGSTOP; heal: SIGCONT
 }
 KINDS = {**NETWORK_KINDS, **PROCESS_KINDS}
 SERVERS = ("broker", "backend")
@@ -72,7 +74,7 @@ class Fault:
     recorded the anchor event. A Redis fault names ``broker`` or ``backend``.
     """
 
-    kind: str
+    kind: FaultKind
     target: str
     at: float = 0.0
     duration: float = 1.0
@@ -199,7 +201,7 @@ def _parse_fault(obj: Any, path: str) -> Fault:
         anchor = _parse_anchor(obj["anchor"], f"{path}.anchor")
     if target == "@anchor" and anchor is None:
         raise PlanError(f"{path}.target: @anchor needs an anchor")
-    return Fault(kind, target, _number(obj, "at", path, 0, MAX_TIME, 0.0),
+    return Fault(FaultKind(kind), target, _number(obj, "at", path, 0, MAX_TIME, 0.0),
                  _number(obj, "duration", path, 0, MAX_TIME, 1.0), params, anchor)
 
 

@@ -26,6 +26,7 @@ from chord_chaos.models.faults import (
     WORKER_TERM,
     FaultPlan,
 )
+from chord_chaos.models.vocabulary import DeliveryName
 
 DOCS = "https://docs.celeryq.dev/en/stable"
 CITE = {
@@ -53,7 +54,7 @@ CHAOS_TRANSPORT: dict[str, Any] = {
 class Delivery:
     """A delivery configuration: the task settings that decide at-most- vs at-least-once."""
 
-    name: str
+    name: DeliveryName
     acks_late: bool
     reject_on_worker_lost: bool
     summary: str
@@ -65,14 +66,14 @@ class Delivery:
 
 
 DELIVERIES: dict[str, Delivery] = {d.name: d for d in (
-    Delivery("acks-early", False, False,
+    Delivery(DeliveryName.ACKS_EARLY, False, False,
              "Celery's default: acknowledged just before the task runs (at most once)"),
-    Delivery("acks-late", True, False,
+    Delivery(DeliveryName.ACKS_LATE, True, False,
              "task_acks_late: acknowledged after the task returns (at least once)"),
-    Delivery("acks-late-reject", True, True,
+    Delivery(DeliveryName.ACKS_LATE_REJECT, True, True,
              "task_acks_late + task_reject_on_worker_lost: a killed pool child's task is requeued"),
 )}
-DEFAULT_DELIVERY = "acks-early"
+DEFAULT_DELIVERY = DeliveryName.ACKS_EARLY
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from chord_chaos.models.canvas import Workload
 from chord_chaos.models.fault_strategies import fault_plans
 from chord_chaos.models.faults import Anchor, Fault, FaultPlan
 from chord_chaos.models.strategies import workloads
-from chord_chaos.scenarios.registry import Scenario
+from chord_chaos.models.vocabulary import Backend, FaultKind
+from chord_chaos.scenarios.scenario import Scenario
 from chord_chaos.scenarios.workloads import slow_chords
 
 
@@ -22,7 +23,7 @@ def _generated() -> st.SearchStrategy[Workload]:
 Plans = Callable[[str], st.SearchStrategy[FaultPlan]]
 
 
-def _anchored(kind: str, role: str, event: str = "start",
+def _anchored(kind: FaultKind, role: str, event: str = "start",
               targets: Callable[[str], list[str]] | None = None) -> Plans:
     """One ``kind`` fault on the process that ran the n-th ``event`` of a ``role`` task."""
 
@@ -43,7 +44,7 @@ def _servers(backend: str) -> list[str]:
 
 def _paused(backend: str) -> st.SearchStrategy[FaultPlan]:
     target = "backend" if backend == "redis" else "broker"
-    return st.builds(lambda at, d: FaultPlan((Fault("pause_redis", target, at, d),)),
+    return st.builds(lambda at, d: FaultPlan((Fault(FaultKind.PAUSE_REDIS, target, at, d),)),
                      st.integers(0, 20).map(lambda n: n / 20), st.integers(2, 40).map(lambda n: n / 20))
 
 
@@ -54,19 +55,19 @@ FAULT_SCENARIOS = (
     Scenario("backend-resets", "generated canvases; resets, cut and slowly closed backend connections",
              _generated, partial(fault_plans, kinds=("reset_peer", "limit_data", "slow_close"),
                                  servers=["backend"]),
-             delivery="acks-early", backends=("redis",)),
+             delivery="acks-early", backends=(Backend.REDIS,)),
     Scenario("worker-killed-mid-header", "slow chords; SIGKILL of the worker running a header task",
-             slow_chords, _anchored("kill_worker", "header")),
+             slow_chords, _anchored(FaultKind.KILL_WORKER, "header")),
     Scenario("worker-killed-mid-body", "slow chords; SIGKILL of the worker running the chord body",
-             slow_chords, _anchored("kill_worker", "body")),
+             slow_chords, _anchored(FaultKind.KILL_WORKER, "body")),
     Scenario("child-killed-mid-header", "slow chords; SIGKILL of the pool process running a header "
-             "task, with task_reject_on_worker_lost", slow_chords, _anchored("kill_child", "header"),
+             "task, with task_reject_on_worker_lost", slow_chords, _anchored(FaultKind.KILL_CHILD, "header"),
              delivery="acks-late-reject"),
     Scenario("warm-shutdown-mid-header", "slow chords; SIGTERM (warm shutdown) of a header task's worker",
-             slow_chords, _anchored("term_worker", "header"), delivery="acks-early"),
+             slow_chords, _anchored(FaultKind.TERM_WORKER, "header"), delivery="acks-early"),
     Scenario("redis-restart-mid-chord", "slow chords; a Redis server restarted (all keys lost) "
              "after the first header task ended", slow_chords,
-             _anchored("restart_redis", "header", "end", _servers)),
+             _anchored(FaultKind.RESTART_REDIS, "header", "end", _servers)),
     Scenario("worker-partitioned", "generated canvases; one worker cut off from broker and backend",
              _generated, partial(fault_plans, kinds=("partition",), max_faults=1, who=["w0", "w1"])),
     Scenario("backend-paused", "slow chords; the result backend (or, on database, the broker) "

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from chord_chaos.models.canvas import Workload
 from chord_chaos.models.fault_strategies import fault_plans
-from chord_chaos.scenarios.registry import Scenario
+from chord_chaos.scenarios.scenario import Scenario
 from chord_chaos.scenarios.workloads import seed_workload
 
 # scenario name -> (seed file, one line)

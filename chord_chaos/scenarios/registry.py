@@ -1,49 +1,18 @@
-"""The scenario registry: a scenario is data (workload strategy + fault-plan strategy + backends
-+ delivery configuration), never a subclass. An unknown name is an error listing the known ones.
-"""
+"""The scenario registry: every scenario by name. An unknown name is an error listing the known ones."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from hypothesis import strategies as st
-
-from chord_chaos.models.canvas import Workload
-from chord_chaos.models.faults import FaultPlan
-from chord_chaos.models.guarantees import DELIVERIES
-
-BACKENDS = ("redis", "database")
+from chord_chaos.models.vocabulary import BACKENDS, Backend
+from chord_chaos.scenarios.fault_scenarios import FAULT_SCENARIOS
+from chord_chaos.scenarios.patterns import PATTERN_SCENARIOS
+from chord_chaos.scenarios.scenario import Scenario
 
 
 class ScenarioError(ValueError):
     """An unknown scenario or backend; the message lists the valid ones."""
 
 
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    summary: str
-    workloads: Callable[[], st.SearchStrategy[Workload]]
-    faults: Callable[[str], st.SearchStrategy[FaultPlan]]  # backend -> plans
-    delivery: str = "acks-late"
-    backends: tuple[str, ...] = BACKENDS
-
-    def cases(self, backend: str) -> st.SearchStrategy[tuple[Workload, FaultPlan]]:
-        """(workload, fault plan) drawn together, so that shrinking minimises both."""
-        return st.tuples(self.workloads(), self.faults(backend))
-
-    def __post_init__(self) -> None:
-        if self.delivery not in DELIVERIES:
-            raise ValueError(f"scenario {self.name}: unknown delivery {self.delivery!r}")
-        if not set(self.backends) <= set(BACKENDS):
-            raise ValueError(f"scenario {self.name}: unknown backend in {self.backends}")
-
-
 def registry() -> dict[str, Scenario]:
-    from chord_chaos.scenarios.fault_scenarios import FAULT_SCENARIOS
-    from chord_chaos.scenarios.patterns import PATTERN_SCENARIOS
-
     found: dict[str, Scenario] = {}
     for s in (*PATTERN_SCENARIOS, *FAULT_SCENARIOS):
         if s.name in found:
@@ -52,7 +21,7 @@ def registry() -> dict[str, Scenario]:
     return found
 
 
-def select(names: list[str] | None, backends: list[str] | None) -> list[tuple[Scenario, str]]:
+def select(names: list[str] | None, backends: list[str] | None) -> list[tuple[Scenario, Backend]]:
     """(scenario, backend) pairs to run: the named scenarios (default all) on the named backends
     (default each scenario's own); a name that does not exist is a ScenarioError."""
     known = registry()

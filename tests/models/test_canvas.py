@@ -25,8 +25,9 @@ from chord_chaos.models.canvas import (
     walk,
     workload_to_json,
 )
+from tests.helpers import SEEDS_DIR
 
-SEED_FILES = sorted((Path(__file__).resolve().parents[2] / "canvases" / "seeds").glob("*.json"))
+SEED_FILES = sorted(SEEDS_DIR.glob("*.json"))
 
 # A canvas with every kind of node and both callbacks, in canonical form (defaults omitted).
 EVERYTHING: dict[str, Any] = {"chain": [

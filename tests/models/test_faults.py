@@ -21,6 +21,7 @@ from chord_chaos.models.faults import (
     node_role,
     parse_plan,
 )
+from chord_chaos.models.vocabulary import FaultKind
 
 
 @given(fault_plans("redis", max_faults=4))
@@ -58,9 +59,9 @@ def test_malformed_json_is_a_plan_error() -> None:
 
 
 def test_window_classes_and_roles() -> None:
-    plan = FaultPlan((Fault("latency", "*.broker", 0.5, 1.0, {"latency": 50}),
-                      Fault("reset_peer", "w0.backend", 2.0, 0.5),
-                      Fault("kill_worker", "@anchor", 0.1, 1.0, anchor=Anchor("start", "body"))))
+    plan = FaultPlan((Fault(FaultKind.LATENCY, "*.broker", 0.5, 1.0, {"latency": 50}),
+                      Fault(FaultKind.RESET_PEER, "w0.backend", 2.0, 0.5),
+                      Fault(FaultKind.KILL_WORKER, "@anchor", 0.1, 1.0, anchor=Anchor("start", "body"))))
     assert plan.window == 2.5  # anchored faults are not counted: their time is not known yet
     assert plan.classes == tuple(sorted((SLOW, LOSSY, WORKER_KILL)))
     assert node_role("$.chord.header[1]") == "header"

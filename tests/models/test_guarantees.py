@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from chord_chaos.models.faults import (
@@ -23,8 +21,10 @@ from chord_chaos.models.guarantees import (
     promise,
     promise_for,
 )
+from chord_chaos.models.vocabulary import FaultKind
+from tests.helpers import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 
 
 def test_guarantees_md_holds_the_table_the_checker_uses() -> None:
@@ -60,8 +60,9 @@ def test_every_relaxed_property_says_why_with_a_link_or_a_reason() -> None:
 def test_a_plan_gets_the_weakest_promise_of_its_faults() -> None:
     d = DELIVERIES["acks-late"]
     assert promise(d, FaultPlan()) == FULL
-    assert promise(d, FaultPlan((Fault("latency", "*.broker", params={"latency": 10}),))) == FULL
-    both = promise(d, FaultPlan((Fault("latency", "*.broker"), Fault("partition", "w0.broker"))))
+    assert promise(d, FaultPlan((Fault(FaultKind.LATENCY, "*.broker", params={"latency": 10}),))) == FULL
+    both = promise(d, FaultPlan((Fault(FaultKind.LATENCY, "*.broker"),
+                                 Fault(FaultKind.PARTITION, "w0.broker"))))
     assert both == promise_for(d, LOSSY).weakest(promise_for(d, SLOW))
     assert not both.liveness
 

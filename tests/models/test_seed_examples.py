@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chord_chaos.models.canvas import Chord, Task, Workload, loads_workload, walk
 from chord_chaos.models.semantics import Prediction, predict
+from tests.helpers import SEEDS_DIR
 
-SEEDS = Path(__file__).resolve().parents[2] / "canvases" / "seeds"
+SEEDS = SEEDS_DIR
 
 # get() on a chord whose header failed: the canvas guide ("Error handling") shows ChordError;
 # AsyncResult.get() follows parents and re-raises the failed header task's own exception.

@@ -1,0 +1,84 @@
+"""``make bench``: cluster cold start, checked canvases per second, and harness overhead.
+
+Overhead is the time to run and check a set of canvases divided by the time to submit the
+same canvases to the same cluster and wait for their results without settling the ledger or
+checking (the tasks are the same instrumented tasks either way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import uuid
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, seed, settings
+
+from chord_chaos.check.result import Job
+from chord_chaos.harness.cluster.local import Cluster
+from chord_chaos.harness.run.batch import BatchRunner
+from chord_chaos.harness.run.compile import compile_workload
+from chord_chaos.models.canvas import Workload, size, uses_op
+from chord_chaos.models.strategies import workloads
+from chord_chaos.models.vocabulary import BACKENDS, VerdictKind
+
+
+def sample(n: int, max_leaves: int = 10, seed_value: int = 1) -> list[Workload]:
+    """n canvases of up to ``max_leaves`` tasks, without failures or retries: the known
+    liveness issues (celery#4004, retry-state-race) would make the timing measure timeouts."""
+    drawn: list[Workload] = []
+
+    @seed(seed_value)
+    @settings(max_examples=n * 3, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(workloads(max_leaves=max_leaves, callbacks=False, failures=False))
+    def collect(w: Workload) -> None:
+        if len(drawn) < n and size(w.canvas) <= max_leaves and not uses_op(w.canvas, "retry"):
+            drawn.append(w)
+
+    collect()
+    return drawn
+
+
+def _bare(cluster: Cluster, jobs: list[Workload], batch: int) -> float:
+    start = time.monotonic()
+    for i in range(0, len(jobs), batch):
+        results = [compile_workload(cluster.app, w, uuid.uuid4().hex[:12]).apply_async(
+            args=w.args, kwargs=w.kwargs) for w in jobs[i:i + batch]]
+        for r in results:
+            r.get(timeout=30, interval=0.05, propagate=False)
+    return time.monotonic() - start
+
+
+def bench_backend(backend: str, n: int, out: Path) -> dict[str, float]:
+    t0 = time.monotonic()
+    with Cluster(backend=backend) as cluster:
+        cold = time.monotonic() - t0
+        jobs = sample(n)
+        runner = BatchRunner(cluster, out / backend, timeout=30.0)
+        _bare(cluster, jobs[:5], 5)  # warm the pools before measuring
+        start = time.monotonic()
+        verdicts = [r.verdict.verdict for r in runner.run([Job(str(i), w) for i, w in
+                                                           enumerate(jobs)], batch=10)]
+        checked = time.monotonic() - start
+        bare = _bare(cluster, jobs, 10)
+    return {"cold_start_s": round(cold, 2), "canvases": len(jobs),
+            "checked_per_s": round(len(jobs) / checked, 1),
+            "bare_per_s": round(len(jobs) / bare, 1), "overhead_ratio": round(checked / bare, 2),
+            "passed": verdicts.count(VerdictKind.PASS)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--canvases", type=int, default=200)
+    parser.add_argument("--out", default=".cc-runs/bench")
+    parser.add_argument("--backend", choices=list(BACKENDS), action="append")
+    args = parser.parse_args()
+    for backend in args.backend or BACKENDS:
+        figures = bench_backend(backend, args.canvases, Path(args.out))
+        print(json.dumps({"backend": backend, **figures}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

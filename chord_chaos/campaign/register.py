@@ -1,0 +1,59 @@
+"""Does each known issue still reproduce? Reruns every register entry's minimal case.
+
+A Celery upgrade that fixes a bug should be noticed: an entry whose minimal case no longer
+shows the issue is reported (never silently dropped). Entries marked flaky reproduce only at
+times, so missing them in a few runs is expected and said so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from chord_chaos.check.known_issues import REGISTER, KnownIssue
+from chord_chaos.check.result import Job, RunResult
+from chord_chaos.harness.cluster.local import Cluster
+from chord_chaos.harness.run.batch import BatchRunner
+from chord_chaos.harness.run.chaos import ChaosRunner
+from chord_chaos.models.canvas import parse_workload
+from chord_chaos.models.faults import parse_plan
+
+
+def _runs(entries: list[KnownIssue], times: int, out: Path) -> dict[str, list[RunResult]]:
+    """All entries that share a cluster configuration run on one cluster."""
+    first = entries[0]
+    results: dict[str, list[RunResult]] = {k.id: [] for k in entries}
+    with contextlib.ExitStack() as stack:
+        cluster = Cluster(backend=first.backend, delivery=first.delivery)
+        stack.callback(cluster.close)
+        cluster.start()
+        if first.delivery is None:
+            jobs = [Job(k.id, parse_workload(k.minimal_canvas)) for k in entries for _ in range(times)]
+            for result in BatchRunner(cluster, out, timeout=10.0).run(jobs):
+                results[result.job.label].append(result)
+        else:
+            runner = ChaosRunner(cluster, out)
+            stack.callback(runner.close)
+            for k in entries:
+                plan = parse_plan(k.plan or {"faults": []}, f"{k.id}.plan")
+                for _ in range(times):
+                    results[k.id].append(runner.run(Job(k.id, parse_workload(k.minimal_canvas)), plan))
+    return results
+
+
+def check_register(times: int, out: Path) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str | None], list[KnownIssue]] = {}
+    for k in REGISTER:
+        groups.setdefault((k.backend, k.delivery), []).append(k)
+    found: dict[str, list[RunResult]] = {}
+    for entries in groups.values():
+        found.update(_runs(entries, times, out))
+    from importlib.metadata import version
+
+    installed = version("celery")
+    return [{"id": k.id, "backend": k.backend, "celery_versions": k.celery_versions, "link": k.link,
+             "installed_celery": installed, "version_listed": installed in k.celery_versions,
+             "flaky": k.flaky, "runs": times,
+             "reproduced": sum(any(i == k.id for i, _ in r.verdict.known) for r in found[k.id])}
+            for k in REGISTER]

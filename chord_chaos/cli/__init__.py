@@ -1,0 +1,1 @@
+"""The ``chord-chaos`` command: argument parsing, input loading, progress display, exit codes."""

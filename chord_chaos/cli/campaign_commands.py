@@ -1,0 +1,302 @@
+"""The campaign commands: ``chaos``, ``scenarios``, ``replay``, ``merge`` and ``known-issues``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from chord_chaos.cli.input import EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION, UsageError
+
+PLAIN_PROGRESS = "CC_PLAIN_PROGRESS"  # set for shard children: one line per run, no live table
+
+
+def add_campaign_commands(sub: Any) -> None:
+    c = sub.add_parser("chaos", help="run a chaos campaign over scenarios within a time budget")
+    c.add_argument("--budget", type=float, default=600.0, help="seconds (default 600)")
+    c.add_argument("--scenario", action="append", default=None, metavar="NAME",
+                   help="a scenario to run (repeatable; default all, see 'chord-chaos scenarios')")
+    c.add_argument("--backend", action="append", default=None, metavar="NAME",
+                   help="redis or database (repeatable; default each scenario's own)")
+    c.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
+    c.add_argument("--report-dir", default="reports",
+                   help="histories, failure reports and summary.json (default reports/)")
+    c.add_argument("--shrink-budget", type=float, default=60.0,
+                   help="seconds spent minimising each failure (default 60; 0 keeps the first case)")
+    c.add_argument("--database", default=".hypothesis/chaos",
+                   help="Hypothesis example database: known failures are drawn first "
+                        "(default .hypothesis/chaos; 'none' for a fixed-seed run)")
+    c.add_argument("--shard", default=None, metavar="I/N",
+                   help="run only the I-th of N slices of the (scenario, backend) pairs")
+    c.add_argument("--workers", type=int, default=1,
+                   help="isolated clusters at once, each a process with its own share (default 1)")
+    c.add_argument("--junit", default=None, metavar="FILE", help="also write JUnit XML here")
+    c.add_argument("--compose", action="store_true",
+                   help="run on docker-compose.yml's containers (inside its runner service): the "
+                        "scenarios of the workers' delivery configuration and backend only")
+    c.add_argument("--fail-on", choices=["unknown", "violation"], default="unknown",
+                   help="exit non-zero on a violation or an unknown run (default), or on a "
+                        "violation only (unknown runs are still reported)")
+    c.set_defaults(func=cmd_chaos)
+
+    s = sub.add_parser("scenarios", help="list the chaos scenarios, one line each")
+    s.set_defaults(func=cmd_scenarios)
+
+    r = sub.add_parser("replay", help="rerun a report's case N times and print the reproduction rate")
+    r.add_argument("report", metavar="REPORT", help="a report.json written by run or chaos")
+    r.add_argument("--times", type=int, default=10, help="runs (default 10)")
+    r.add_argument("--report-dir", default="reports/replays", help="histories of the replays")
+    r.set_defaults(func=cmd_replay)
+
+    m = sub.add_parser("merge", help="join the summaries of sharded or parallel campaigns")
+    m.add_argument("summaries", nargs="+", metavar="SUMMARY",
+                   help="summary.json files, or directories holding one")
+    m.add_argument("--out", default="reports/merged", help="where the merged summary.json goes")
+    m.add_argument("--junit", default=None, metavar="FILE", help="also write JUnit XML here")
+    m.set_defaults(func=cmd_merge)
+
+    k = sub.add_parser("known-issues", help="list the known-issues register; --check reruns each")
+    k.add_argument("--check", action="store_true",
+                   help="rerun every entry's minimal case and say whether it still reproduces")
+    k.add_argument("--times", type=int, default=2, help="runs per entry with --check (default 2)")
+    k.add_argument("--json", default=None, metavar="FILE", help="write the check's results here")
+    k.add_argument("--junit", default=None, metavar="FILE", help="write the check as JUnit XML")
+    k.add_argument("--report-dir", default="reports/known-issues", help="histories of the check")
+    k.set_defaults(func=cmd_known_issues)
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    if text is None:
+        return 1, 1
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {text!r}: expected I/N, e.g. 2/4") from None
+    if not 1 <= i <= n:
+        raise UsageError(f"--shard {text!r}: I must be from 1 to N")
+    return i, n
+
+
+def _exit_for_summary(summary: dict[str, Any], fail_on: str = "unknown") -> int:
+    totals = summary["totals"]
+    if totals.get("violations"):
+        return EXIT_VIOLATION
+    return EXIT_UNKNOWN if totals.get("unknown") and fail_on == "unknown" else EXIT_OK
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from chord_chaos.scenarios.registry import registry
+
+    known = registry()
+    width = max(map(len, known))
+    for s in known.values():
+        print(f"{s.name:<{width}}  {s.delivery:<16} {'/'.join(s.backends):<14} {s.summary}")
+    return EXIT_OK
+
+
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from chord_chaos.scenarios.registry import ScenarioError, select
+
+    try:
+        pairs = select(args.scenario, args.backend)
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from None
+    if args.budget <= 0:
+        raise UsageError(f"--budget must be a positive number of seconds, got {args.budget:g}")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    shard, shards = parse_shard(args.shard)
+    if args.workers > 1:
+        return _parallel(args, shard, shards)
+    pairs = [p for i, p in enumerate(pairs) if i % shards == shard - 1]
+    if not pairs:
+        raise UsageError(f"shard {shard}/{shards} has no (scenario, backend) pair; use fewer shards")
+    if args.compose:
+        pairs = _compose_pairs(pairs)
+    return _campaign(args, pairs)
+
+
+def _compose_pairs(pairs: list[Any]) -> list[Any]:
+    """Containers have one delivery configuration and one backend: keep the scenarios that fit."""
+    delivery = os.environ.get("CC_DELIVERY", "acks-late")
+    from chord_chaos.harness.cluster.compose import compose_backend
+
+    backend = compose_backend()
+    fitting = [(s, b) for s, b in pairs if s.delivery == delivery and b == backend]
+    skipped = sorted({f"{s.name}/{b}" for s, b in pairs} - {f"{s.name}/{b}" for s, b in fitting})
+    if skipped:
+        print(f"chord-chaos: compose mode runs {delivery} on {backend} only; skipping "
+              f"{', '.join(skipped)}", file=sys.stderr)
+    if not fitting:
+        raise UsageError(f"no selected scenario uses {delivery} on {backend}, as the compose "
+                         "workers do; pick others or change CC_DELIVERY/CC_BACKEND_URL")
+    return fitting
+
+
+def _campaign(args: argparse.Namespace, pairs: list[Any]) -> int:
+    from chord_chaos.campaign.campaign import Campaign
+    from chord_chaos.cli.progress import Progress
+
+    report_dir = Path(args.report_dir)
+    database = None if args.database == "none" else Path(args.database)
+    with Progress(args.budget, plain=bool(os.environ.get(PLAIN_PROGRESS))) as progress:
+        campaign = Campaign(pairs, args.budget, args.seed, report_dir, on_run=progress.on_run,
+                            shrink_budget=args.shrink_budget, database=database)
+        if args.compose:
+            from chord_chaos.harness.cluster.compose import ComposeCluster
+
+            campaign.factory = lambda backend, delivery: ComposeCluster(delivery).start()
+        summary = campaign.run()
+    return _finish(summary, f"chord-chaos campaign, seed {args.seed}", args.junit, args.fail_on)
+
+
+def _finish(summary: dict[str, Any], title: str, junit: str | None, fail_on: str = "unknown") -> int:
+    from chord_chaos.campaign.summary import Tally
+    from chord_chaos.cli.progress import print_table
+
+    tallies = [Tally.from_json(t) for t in summary["scenarios"]]
+    print_table(tallies, f"{title}, {summary['elapsed']:.0f} s")
+    for failure in summary["failures"]:
+        print(f"{failure['verdict'].upper()} {failure['scenario']}/{failure['backend']} "
+              f"({failure.get('stage', '-')}): {'; '.join(failure['messages'])[:300]}\n"
+              f"  report: {failure.get('report', '-')}\n  replay: {failure.get('replay', '-')}")
+    print(f"summary: {summary['path']}")
+    if junit:
+        from chord_chaos.report.junit import write_junit
+
+        print(f"junit: {write_junit(summary, Path(junit))}")
+    return _exit_for_summary(summary, fail_on)
+
+
+def _parallel(args: argparse.Namespace, shard: int, shards: int) -> int:
+    """N child campaigns, each an isolated cluster on its own slice; then one merged summary."""
+    n = args.workers
+    report_dir = Path(args.report_dir)
+    children = []
+    for k in range(1, n + 1):
+        argv = [sys.executable, "-m", "chord_chaos.cli.main", "chaos", "--budget", str(args.budget),
+                "--seed", str(args.seed), "--shrink-budget", str(args.shrink_budget),
+                "--database", args.database, "--report-dir", str(report_dir / f"worker-{k}"),
+                "--fail-on", args.fail_on,
+                "--shard", f"{(shard - 1) * n + k}/{shards * n}"]
+        for name in args.scenario or []:
+            argv += ["--scenario", name]
+        for name in args.backend or []:
+            argv += ["--backend", name]
+        children.append(subprocess.Popen(argv, env={**os.environ, PLAIN_PROGRESS: "1"},
+                                         stdout=subprocess.DEVNULL))
+    try:
+        codes = [c.wait() for c in children]
+    except KeyboardInterrupt:
+        for c in children:  # they got the terminal's SIGINT too; make sure, then wait
+            if c.poll() is None:
+                c.send_signal(signal.SIGINT)
+        for c in children:
+            c.wait()
+        raise
+    summaries = [report_dir / f"worker-{k}" / "summary.json" for k in range(1, n + 1)]
+    present = [s for s in summaries if s.exists()]
+    if not present:
+        raise UsageError(f"no worker wrote a summary (exit codes {codes}); see the lines above")
+    return _merged(present, report_dir, f"chord-chaos campaign, seed {args.seed}, {n} workers",
+                   args.junit, args.fail_on)
+
+
+def _merged(paths: list[Path], out: Path, title: str, junit: str | None,
+            fail_on: str = "unknown") -> int:
+    from chord_chaos.campaign.summary import merge_summaries
+
+    summary = merge_summaries([json.loads(p.read_text(encoding="utf-8")) for p in paths], out)
+    return _finish(summary, title, junit, fail_on)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    paths = []
+    for given in args.summaries:
+        path = Path(given)
+        path = path / "summary.json" if path.is_dir() else path
+        if not path.is_file():
+            raise UsageError(f"{given}: no summary.json there; give summary files or the report "
+                             "directories of campaigns")
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UsageError(f"{path}: not JSON ({type(exc).__name__}); give a summary.json written "
+                             "by chord-chaos chaos") from None
+        if not isinstance(obj, dict) or not {"scenarios", "failures", "totals"} <= set(obj):
+            raise UsageError(f"{path}: not a campaign summary; give a summary.json written by "
+                             "chord-chaos chaos")
+        paths.append(path)
+    return _merged(paths, Path(args.out), f"merged campaign of {len(paths)}", args.junit)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from chord_chaos.campaign.replay import replay
+    from chord_chaos.report.json_report import ReportError, load
+
+    if args.times < 1:
+        raise UsageError(f"--times must be at least 1, got {args.times}")
+    try:
+        report = load(Path(args.report))
+    except (ReportError, KeyError, TypeError, ValueError) as exc:
+        raise UsageError(str(exc) if isinstance(exc, ReportError) else
+                         f"{args.report}: broken history in the report ({type(exc).__name__}: {exc})"
+                         ) from None
+
+    from chord_chaos.models.canvas import CanvasError, parse_workload
+    from chord_chaos.models.faults import PlanError, parse_plan
+    from chord_chaos.models.semantics import predict
+
+    try:
+        predict(parse_workload(report["canvas"]))
+        parse_plan(report["plan"], "report.plan")
+    except (CanvasError, PlanError) as exc:
+        raise UsageError(f"{args.report}: {exc}; this version of chord-chaos cannot replay it") from None
+
+    def show(i: int, result: Any, hit: bool) -> None:
+        print(json.dumps({"replay": i + 1, "verdict": result.verdict.verdict, "reproduced": hit,
+                          "violations": [v.message for v in result.verdict.violations],
+                          "history": str(result.history_path)}), flush=True)
+
+    outcome = replay(report, args.times, Path(args.report_dir), show)
+    lo, hi = outcome["ci95"]
+    print(json.dumps(outcome))
+    print(f"reproduced {outcome['reproduced']} of {outcome['runs']} "
+          f"({100 * (outcome['rate'] or 0):.0f} %, 95 % interval {100 * lo:.0f}-{100 * hi:.0f} %)",
+          file=sys.stderr)
+    return EXIT_VIOLATION if outcome["reproduced"] else EXIT_OK
+
+
+def cmd_known_issues(args: argparse.Namespace) -> int:
+    from chord_chaos.check.known_issues import REGISTER
+
+    if not args.check:
+        for k in REGISTER:
+            print(f"{k.id}  [Celery {k.celery_versions}; {k.backend}]  {k.link}")
+        return EXIT_OK
+    if args.times < 1:
+        raise UsageError(f"--times must be at least 1, got {args.times}")
+    from chord_chaos.campaign.register import check_register
+
+    results = check_register(args.times, Path(args.report_dir))
+    for r in results:
+        state = "reproduces" if r["reproduced"] else "DID NOT REPRODUCE"
+        hint = "" if r["reproduced"] else (
+            " (flaky: expected at times)" if r["flaky"] else " - fixed in this Celery? check its link")
+        version = "" if r["version_listed"] else (
+            f" [entry lists Celery {r['celery_versions']}, installed {r['installed_celery']}]")
+        print(f"{r['id']}: {state} {r['reproduced']}/{r['runs']}{hint}{version}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    if args.junit:
+        from chord_chaos.report.junit import write_junit
+
+        empty = {"scenarios": [], "failures": [], "elapsed": 0}
+        print(f"junit: {write_junit(empty, Path(args.junit), register=results)}")
+    return EXIT_OK

@@ -1,0 +1,133 @@
+"""A real ``redis-server`` (Debian's binary) on a loopback port, without persistence.
+
+No RDB, no AOF: a restart or a kill loses every key, which is exactly the broker and
+result-backend fault the harness wants to model. Readiness is a real PING, not a log line.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from chord_chaos.harness.infra.errors import HarnessError
+from chord_chaos.harness.infra.owned import OwnedProcess
+from chord_chaos.harness.infra.ports import HOST
+from chord_chaos.harness.infra.registry import POLL
+from chord_chaos.harness.infra.supervisor import Managed, Supervisor
+
+READY_TIMEOUT = 10.0
+
+
+def redis_binary() -> str:
+    """The redis-server on PATH, or a one-line error that says what to install."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise HarnessError("redis-server not found on PATH: install it with "
+                           "'apt-get install redis-server' (or run 'make setup')")
+    return binary
+
+
+def ping(port: int, timeout: float = 0.5) -> bool:
+    """One PING without redis-py's retries (they would turn a fast failure into seconds)."""
+    client = redis.Redis(host=HOST, port=port, socket_timeout=timeout,
+                         socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def flush(port: int, timeout: float = 2.0) -> None:
+    """FLUSHALL: every key of every database gone (between chaos runs)."""
+    client = redis.Redis(host=HOST, port=port, socket_timeout=timeout,
+                         socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+    try:
+        client.flushall()
+    except (redis.RedisError, OSError) as exc:
+        raise HarnessError(f"FLUSHALL on {HOST}:{port} failed: {exc}") from exc
+    finally:
+        client.close()
+
+
+class RedisServer(OwnedProcess):
+    """One redis-server process: start, stop, kill, restart on the same port, pause, resume."""
+
+    def __init__(self, supervisor: Supervisor, workdir: Path, role: str = "redis",
+                 port: int | None = None, ready_timeout: float = READY_TIMEOUT) -> None:
+        self.supervisor = supervisor
+        self.workdir = workdir
+        self.role = role
+        self.port = port
+        self.ready_timeout = ready_timeout
+        self.proc: Managed | None = None
+        self._fixed_port = port is not None
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"redis-{self.role}.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / f"redis-{self.role}"
+
+    def url(self, db: int = 0) -> str:
+        if self.port is None:
+            raise HarnessError(f"redis-server ({self.role}) has no port yet; start it first")
+        return f"redis://{HOST}:{self.port}/{db}"
+
+    def start(self) -> RedisServer:
+        """Start and wait until PING answers; a fixed port keeps the port across restarts."""
+        server: RedisServer = super().start()
+        return server
+
+    def _binary(self) -> str:
+        return redis_binary()
+
+    def _lost_race(self, proc: Managed, offset: int) -> bool:
+        return "Address already in use" in proc.log_tail(20)
+
+    def _spawn(self, binary: str, port: int) -> Managed:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [binary, "--bind", HOST, "--port", str(port), "--save", "", "--appendonly", "no",
+                "--daemonize", "no", "--dir", str(self.data_dir), "--protected-mode", "yes"]
+        return self.supervisor.spawn(argv, f"redis-{self.role}", self.log)
+
+    def _wait_ready(self, proc: Managed, port: int, offset: int = 0) -> bool:
+        """True once PING answers, False if the process exited; bounded by ``ready_timeout``."""
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if proc.exited():
+                return False
+            if ping(port, timeout=0.25):
+                return True
+            time.sleep(POLL)
+        self.supervisor.stop(proc, grace=0.0, sig=signal.SIGKILL)
+        raise HarnessError(f"redis-server ({self.role}) not ready on {HOST}:{port} after "
+                           f"{self.ready_timeout:g} s; see {self.log}")
+
+    @property
+    def label(self) -> str:
+        return f"redis-server ({self.role})"
+
+    def restart(self) -> RedisServer:
+        """Kill and start again on the same port: clients can reconnect, every key is gone."""
+        self.kill()
+        self._fixed_port = self.port is not None
+        return self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open and accept, nothing answers (a hung server)."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)

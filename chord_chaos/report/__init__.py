@@ -1,0 +1,1 @@
+"""What a failing run leaves for people and CI: report.json, report.html and JUnit XML."""

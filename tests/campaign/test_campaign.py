@@ -1,0 +1,144 @@
+"""Campaigns: seeded draws, a real short campaign's summary, and no orphan after Ctrl-C or kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chord_chaos.campaign.explore import explore, without_failures
+from chord_chaos.cli.main import main
+from chord_chaos.harness.infra.registry import STATE_DIR_VAR, Registry, reap_stale
+from chord_chaos.models.canvas import Workload, workload_to_json
+from chord_chaos.models.faults import FaultPlan, parse_plan
+from chord_chaos.models.semantics import predict
+from chord_chaos.scenarios.registry import registry
+from tests.helpers import gone, wait_for
+
+
+def _cases(name: str, backend: str, seed: int, n: int = 8) -> list[tuple[Workload, FaultPlan]]:
+    drawn: list[tuple[Workload, FaultPlan]] = []
+    explore(registry()[name].cases(backend), seed, lambda: len(drawn) >= n,
+            without_failures(lambda workload, plan: drawn.append((workload, plan))))
+    return drawn
+
+
+def _draw(name: str, backend: str, seed: int) -> list[str]:
+    return [json.dumps(workload_to_json(w), sort_keys=True) + p.dumps()
+            for w, p in _cases(name, backend, seed)]
+
+
+@pytest.mark.parametrize("name", ["broker-latency", "worker-killed-mid-body", "map-reduce"])
+def test_the_same_seed_draws_the_same_cases(name: str) -> None:
+    first = _draw(name, "redis", 7)
+    assert len(first) == 8 and first == _draw(name, "redis", 7)
+    assert first != _draw(name, "redis", 8)
+
+
+def test_every_scenario_draws_valid_cases_on_each_backend() -> None:
+    for scenario in registry().values():
+        for backend in scenario.backends:
+            for workload, plan in _cases(scenario.name, backend, 1, 5):
+                predict(workload)  # a drawn canvas the model cannot take would crash a campaign
+                assert parse_plan(json.loads(plan.dumps())) == plan
+                if backend == "database":
+                    assert all("backend" not in f.target for f in plan.faults)
+
+
+@pytest.mark.cluster
+def test_a_short_campaign_writes_its_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["chaos", "--budget", "20", "--scenario", "broker-latency", "--scenario",
+                 "child-killed-mid-header", "--backend", "redis", "--seed", "3", "--shrink-budget", "5",
+                 "--database", "none",
+                 "--report-dir", str(tmp_path)])
+    out = capsys.readouterr()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert code == (1 if summary["totals"].get("violations") else 3 if summary["totals"].get("unknown")
+                    else 0), out.out
+    pairs = {(s["scenario"], s["backend"], s["delivery"]) for s in summary["scenarios"]}
+    assert pairs == {("broker-latency", "redis", "acks-early"),
+                     ("child-killed-mid-header", "redis", "acks-late-reject")}
+    assert all(s["runs"] >= 1 for s in summary["scenarios"])
+    assert summary["totals"]["faults"] >= 1
+    assert summary["versions"]["celery"].startswith("5.7") and not summary["interrupted"]
+    assert "broker-latency" in out.out and "summary:" in out.out
+    assert len(list((tmp_path / "histories").glob("history-*.json"))) == summary["totals"]["runs"]
+
+
+def _campaign(tmp_path: Path) -> subprocess.Popen[str]:
+    """A campaign in a child process, its state under tmp_path (no git checkout above it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "chord_chaos.cli.main", "chaos", "--budget", "300", "--scenario",
+         "worker-killed-mid-header", "--backend", "redis", "--report-dir", str(tmp_path / "reports")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, STATE_DIR_VAR: str(tmp_path / ".cc-runs")})
+
+
+def _after_first_run(proc: subprocess.Popen[str], state: Path) -> list[int]:
+    """Wait for the first finished run (a worker was killed and restarted), return live pids."""
+    assert proc.stderr is not None
+    line = proc.stderr.readline()  # bounded: a run ends within its fault and recovery windows
+    assert line.startswith("["), f"campaign did not run: {line!r} (exit {proc.poll()})"
+    assert wait_for(lambda: len(Registry(state).records()) >= 5, 10)
+    return [r.pid for r in Registry(state).records()]
+
+
+@pytest.mark.cluster
+def test_ctrl_c_stops_every_process_and_keeps_the_summary(tmp_path: Path) -> None:
+    state = tmp_path / ".cc-runs"
+    proc = _campaign(tmp_path)
+    try:
+        pids = _after_first_run(proc, state)
+        time.sleep(0.5)  # into the next run: a fault is likely in flight
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) in (130, -signal.SIGINT)
+        assert all(gone(pid, 10) for pid in pids)
+        assert Registry(state).records() == []
+        summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
+        assert summary["interrupted"] and summary["totals"]["runs"] >= 1
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        reap_stale(state)
+
+
+@pytest.mark.cluster
+def test_a_killed_campaign_leaves_no_orphan(tmp_path: Path) -> None:
+    state = tmp_path / ".cc-runs"
+    proc = _campaign(tmp_path)
+    try:
+        pids = _after_first_run(proc, state)
+        proc.kill()
+        proc.wait(timeout=10)
+        # Every process dies with the campaign, those the nemesis thread restarted included.
+        assert all(gone(pid, 10) for pid in pids)
+        assert all(gone(r.pid, 10) for r in Registry(state).records())
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        reap_stale(state)
+
+
+@pytest.mark.cluster
+def test_two_workers_run_isolated_slices_and_merge(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["chaos", "--budget", "6", "--workers", "2", "--scenario", "broker-latency",
+                 "--scenario", "backend-resets", "--backend", "redis", "--database", "none",
+                 "--shrink-budget", "5",
+                 "--report-dir", str(tmp_path), "--junit", str(tmp_path / "junit.xml")])
+    out = capsys.readouterr().out
+    merged = json.loads((tmp_path / "summary.json").read_text())
+    slices = [json.loads((tmp_path / f"worker-{k}" / "summary.json").read_text()) for k in (1, 2)]
+    assert [[s["scenario"] for s in sl["scenarios"]] for sl in slices] == [["broker-latency"],
+                                                                           ["backend-resets"]]
+    assert merged["merged_from"] == 2 and merged["totals"]["runs"] == sum(
+        sl["totals"]["runs"] for sl in slices)
+    assert (tmp_path / "junit.xml").exists() and "2 workers" in out
+    assert code == (1 if merged["totals"].get("violations") else 3 if merged["totals"].get("unknown")
+                    else 0)

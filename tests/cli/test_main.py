@@ -1,0 +1,65 @@
+"""The command line: predict answers, bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chord_chaos.cli.main import main
+
+CHORD = {"chord": {"header": [{"task": "add", "args": [2, 2]}, {"task": "add", "args": [4, 4]}],
+                   "body": {"task": "tsum"}}}
+
+
+def _write(tmp_path: Path, obj: object, name: str = "c.json") -> str:
+    path = tmp_path / name
+    path.write_text(obj if isinstance(obj, str) else json.dumps(obj))
+    return str(path)
+
+
+def test_predict_prints_one_json_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", _write(tmp_path, CHORD)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "SUCCESS" and out["value"] == 12
+    assert out["executions"] == {"$.chord.header[0]": 1, "$.chord.header[1]": 1, "$.chord.body": 1}
+
+
+def test_predict_failure_names_the_exception(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    canvas = {"chain": [{"task": "fail"}, {"task": "identity"}]}
+    assert main(["predict", _write(tmp_path, canvas)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "FAILURE" and out["error"] == "ExpectedException"
+    assert out["executions"]["$.chain[1]"] == 0
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    ("{not json", "invalid JSON"),
+    ({"task": "nope"}, "$.task: unknown op 'nope'"),
+    ({"chord": {"header": []}}, "$.chord: chord without body"),
+    ({"group": {"task": "tag"}}, "$.group: group must be a list"),
+    ({"chain": [{"task": "tag"}, {"task": "mul", "args": [1, 2]}]},
+     "$.chain[1]: mul would get 3 positional args"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          content: object, fragment: str) -> None:
+    assert main(["predict", _write(tmp_path, content)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1
+
+
+def test_missing_file_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", "/nonexistent/canvas.json"]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_console_script_runs(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "chord-chaos"
+    proc = subprocess.run([str(exe), "predict", _write(tmp_path, CHORD)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["value"] == 12
