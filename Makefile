@@ -6,7 +6,10 @@ TOXIPROXY_VERSION := v2.12.0
 TEST_TIMEOUT := 900
 CHAOS_BUDGET ?= 600
 CHAOS_ARGS ?=
-GATE_BUDGET ?= 180
+GATE_BUDGET ?= 100
+GATE_WORKERS ?= 2
+# Tests and campaigns mostly wait on real processes (timeouts, visibility windows): two per core.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 GATE_SCENARIOS := broker-latency backend-resets worker-killed-mid-header worker-killed-mid-body \
 	child-killed-mid-header warm-shutdown-mid-header redis-restart-mid-chord worker-partitioned \
 	map-reduce hierarchical-rollup multi-stage-etl
@@ -52,12 +55,12 @@ lint: venv
 	$(VENV)/bin/ruff check chord_chaos tests bench
 	$(VENV)/bin/mypy
 
-# pytest-xdist: one process per core, each with its own state directory (tests/conftest.py).
+# pytest-xdist, each worker with its own state directory (tests/conftest.py).
 unit: venv
-	timeout $(TEST_TIMEOUT) $(PY) -m pytest -q -n auto -m "not cluster"
+	timeout $(TEST_TIMEOUT) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not cluster"
 
 test: setup lint
-	timeout $(TEST_TIMEOUT) $(PY) -m pytest -q -n auto
+	timeout $(TEST_TIMEOUT) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 bench: setup
 	timeout 600 $(PY) -m bench
@@ -68,11 +71,12 @@ chaos: setup
 	timeout $$(( $(CHAOS_BUDGET) + 300 )) $(VENV)/bin/chord-chaos chaos --budget $(CHAOS_BUDGET) $(CHAOS_ARGS)
 
 # The CI regression gate: a fixed-seed slice of the campaign (no example database, so the same
-# cases every time), failing on a violation outside the known-issues register; then a check that
+# cases every time) on GATE_WORKERS isolated clusters at once, each on its share of the scenarios,
+# failing on a violation outside the known-issues register; then a check that
 # every register entry still reproduces (reported, never failing). JUnit XML in reports/gate/.
 gate: setup
 	timeout $$(( $(GATE_BUDGET) + 240 )) $(VENV)/bin/chord-chaos chaos --seed 0 --budget $(GATE_BUDGET) \
-		--database none --shrink-budget 20 --fail-on violation --report-dir reports/gate \
+		--workers $(GATE_WORKERS) --database none --shrink-budget 20 --fail-on violation --report-dir reports/gate \
 		--junit reports/gate/junit.xml $(foreach s,$(GATE_SCENARIOS),--scenario $(s))
 	timeout 300 $(VENV)/bin/chord-chaos known-issues --check --times 1 --report-dir reports/gate/register \
 		--json reports/gate/register.json --junit reports/gate/register-junit.xml

@@ -10,7 +10,6 @@ reproduces, and reported again in its minimal form. An unknown run is reported, 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,12 +18,12 @@ from typing import Any
 
 from chord_chaos.campaign.explore import Found, Signature, case_key, explore, pair_seed
 from chord_chaos.campaign.stats import rate
-from chord_chaos.campaign.summary import Tally, summarise
+from chord_chaos.campaign.summary import Summary, Tally
 from chord_chaos.check.result import Job, RunResult
 from chord_chaos.harness.cluster.local import Cluster
 from chord_chaos.harness.cluster.protocols import ChaosCluster
 from chord_chaos.harness.infra.errors import one_line
-from chord_chaos.harness.infra.files import write_atomic
+from chord_chaos.harness.infra.supervisor import raise_if_interrupted, signal_name
 from chord_chaos.harness.infra.versions import versions
 from chord_chaos.harness.run.chaos import ChaosRunner
 from chord_chaos.models.canvas import Workload, workload_to_json
@@ -54,6 +53,7 @@ class _Live:
         return _Live(cluster, ChaosRunner(cluster, report_dir), factory)
 
     def close(self) -> None:
+        self.runner.stop()  # its nemesis thread restarts nothing while the cluster stops
         try:
             self.cluster.close()
         finally:
@@ -88,13 +88,16 @@ class Campaign:
     tallies: list[Tally] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
 
-    def run(self) -> dict[str, Any]:
-        """Run the campaign; returns the summary (also written to ``summary.json``)."""
+    def run(self) -> Summary:
+        """Run the campaign; returns the summary (also written to ``summary.json``).
+
+        Ctrl-C or SIGTERM ends it early: the run in flight is torn down and counted as
+        ``interrupted``, and the summary says which signal stopped the campaign."""
         started, t0 = time.time(), time.monotonic()
         order = sorted(self.pairs, key=lambda p: (p[1], p[0].delivery))
         self.tallies = [Tally(s.name, b, s.delivery) for s, b in order]
         live: _Live | None = None
-        interrupted = False
+        interrupted: str | None = None
         try:
             for i, ((scenario, backend), tally) in enumerate(zip(order, self.tallies, strict=True)):
                 if live is None or (live.cluster.backend, live.cluster.delivery) != (
@@ -106,25 +109,14 @@ class Campaign:
                 left = self.budget - (time.monotonic() - t0)
                 share_end = time.monotonic() + left / (len(order) - i)
                 _Pair(self, scenario, backend, live, tally, share_end).explore()
-        except KeyboardInterrupt:
-            interrupted = True
-            raise
+        except (KeyboardInterrupt, SystemExit) as stop:
+            interrupted = signal_name(stop)
         finally:
             if live is not None:
                 live.close()
-            summary = self._summary(started, time.monotonic() - t0, interrupted)  # even on Ctrl-C
-        return summary
-
-    def _summary(self, started: float, elapsed: float, interrupted: bool = False) -> dict[str, Any]:
-        summary = summarise(self.tallies, self.failures)
-        summary.update({"seed": self.seed, "budget": self.budget, "started": started,
-                        "interrupted": interrupted, "elapsed": round(elapsed, 1),
-                        "versions": versions()})
-        self.report_dir.mkdir(parents=True, exist_ok=True)
-        path = self.report_dir / "summary.json"
-        write_atomic(path, json.dumps(summary, indent=1))
-        summary["path"] = str(path)
-        return summary
+        return Summary(self.tallies, self.failures, seed=self.seed, budget=self.budget,
+                       started=started, elapsed=time.monotonic() - t0, interrupted=interrupted,
+                       versions=versions()).write(self.report_dir)
 
 
 @dataclass
@@ -158,7 +150,14 @@ class _Pair:
     def run(self, workload: Workload, plan: FaultPlan, shrinking: bool) -> RunResult | None:
         t = time.monotonic()
         try:
+            raise_if_interrupted()
             result = self.live.runner.run(Job(f"{self.scenario.name}#{self.tally.runs}", workload), plan)
+            raise_if_interrupted()  # its exception lost on the way out: this run is not a result
+        except (KeyboardInterrupt, SystemExit):
+            self.tally.runs += 1
+            self.tally.interrupted += 1
+            self.tally.seconds += time.monotonic() - t
+            raise
         except Exception as exc:  # the harness failed, not Celery: count it, start afresh
             self.tally.runs += 1
             self.tally.unknown += 1

@@ -42,6 +42,16 @@ class _Over(Exception):
     """The budget is spent: stop drawing."""
 
 
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM's SystemExit during a case, carried past Hypothesis as the one exception it
+    never takes for a failing case: a KeyboardInterrupt. (Any other, SystemExit included, it
+    would replay, shrink and then call flaky, where the user asked to stop.)"""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(original)
+        self.original = original
+
+
 class _Failing(Exception):
     """Raised for Hypothesis: this case fails (the same failure as the first one)."""
 
@@ -75,15 +85,10 @@ class _Round:
     def __call__(self, case: Case) -> None:
         key = case_key(case)
         if key not in self.cache:
-            if self.found is None:
-                if self.over():
-                    raise _Over
-                self.cache[key] = self.judge(*case, False)
-            elif time.monotonic() < self.shrink_deadline:
-                self.found.candidates += 1
-                self.cache[key] = self.judge(*case, True)
-            else:
-                self.cache[key] = None  # out of shrink budget: not run, counted as passing
+            try:
+                self.cache[key] = self._judge(case)
+            except SystemExit as exc:
+                raise _Stopped(exc) from None
             self.cases[key] = case
         sig = self.cache[key]
         if sig is not None and self.found is None:
@@ -91,6 +96,17 @@ class _Round:
             self.shrink_deadline = time.monotonic() + self.shrink_budget
         if sig is not None and self.found is not None and sig & self.found.signature:
             raise _Failing(key)  # one raise site: Hypothesis tells failures apart by where they raise
+
+
+    def _judge(self, case: Case) -> Signature | None:
+        if self.found is None:
+            if self.over():
+                raise _Over
+            return self.judge(*case, False)
+        if time.monotonic() < self.shrink_deadline:
+            self.found.candidates += 1
+            return self.judge(*case, True)
+        return None  # out of shrink budget: not run, counted as passing
 
 
 def _drawer(strategy: st.SearchStrategy[Case], round_seed: int, phases: list[Phase],
@@ -123,6 +139,8 @@ def explore(strategy: st.SearchStrategy[Case], pair_seed: int, over: Callable[[]
             draw()
         except _Over:
             return
+        except _Stopped as stopped:
+            raise stopped.original from None
         except _Failing as failing:
             found = state.found
             assert found is not None

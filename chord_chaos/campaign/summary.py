@@ -12,10 +12,13 @@ from typing import Any, ClassVar
 
 from chord_chaos.check.result import RunResult
 from chord_chaos.harness.infra.files import write_atomic
+from chord_chaos.models.vocabulary import VerdictKind
 
 
 @dataclass
 class Tally:
+    """What one (scenario, backend, delivery) pair did: counters that add up across shards."""
+
     scenario: str
     backend: str
     delivery: str
@@ -27,6 +30,7 @@ class Tally:
     known: int = 0
     anomalies: int = 0
     unknown: int = 0
+    interrupted: int = 0  # the run in flight when Ctrl-C or SIGTERM came: neither pass nor unknown
     seconds: float = 0.0
     anomaly_properties: Counter[str] = field(default_factory=Counter)
     known_issues: Counter[str] = field(default_factory=Counter)
@@ -38,9 +42,9 @@ class Tally:
         self.seconds += seconds
         self.faults += sum(1 for r in result.history.nemesis if r.get("applied") is not None
                            and not r.get("error"))
-        self.passed += v.verdict == "pass"
-        self.violations += v.verdict == "violation" and not shrinking
-        self.unknown += v.verdict == "unknown"
+        self.passed += v.verdict == VerdictKind.PASS
+        self.violations += v.verdict == VerdictKind.VIOLATION and not shrinking
+        self.unknown += v.verdict == VerdictKind.UNKNOWN
         self.known += bool(v.known)
         self.anomalies += bool(v.anomalies)
         self.anomaly_properties.update(prop for prop, _ in v.anomalies)
@@ -49,7 +53,7 @@ class Tally:
     # summary name -> attribute, for every counter that adds up across runs, shards and workers
     COUNTERS: ClassVar[dict[str, str]] = {"runs": "runs", "shrink_runs": "shrink_runs", "faults": "faults",
                 "passed": "passed", "violations": "violations", "known_issue_runs": "known",
-                "anomaly_runs": "anomalies", "unknown": "unknown"}
+                "anomaly_runs": "anomalies", "unknown": "unknown", "interrupted": "interrupted"}
 
     def counts(self) -> dict[str, int]:
         return {name: getattr(self, attr) for name, attr in self.COUNTERS.items()}
@@ -77,37 +81,76 @@ class Tally:
         return t
 
 
-def summarise(tallies: list[Tally], failures: list[dict[str, Any]]) -> dict[str, Any]:
-    totals = Counter[str]()
-    for t in tallies:
-        totals.update(t.counts())
-    return {"totals": dict(totals), "scenarios": [t.to_json() for t in tallies], "failures": failures}
+@dataclass
+class Summary:
+    """A campaign's ``summary.json``: its tallies, every failure (a dict per report: scenario,
+    backend, stage, verdict, messages, report and replay paths), and how the campaign ran."""
+
+    tallies: list[Tally]
+    failures: list[dict[str, Any]]
+    seed: int | None = None
+    budget: float = 0.0
+    started: float = 0.0
+    elapsed: float = 0.0
+    interrupted: str | None = None  # the signal that stopped it early, e.g. "SIGINT"
+    versions: dict[str, str] = field(default_factory=dict)
+    merged_from: int = 0  # summaries joined into this one (shards, parallel workers)
+    seeds: list[int] = field(default_factory=list)
+    path: Path | None = None  # where it was written
+
+    def totals(self) -> dict[str, int]:
+        totals = Counter[str]()
+        for t in self.tallies:
+            totals.update(t.counts())
+        return {name: totals[name] for name in Tally.COUNTERS}
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "totals": self.totals(), "scenarios": [t.to_json() for t in self.tallies],
+            "failures": self.failures, "seed": self.seed, "budget": self.budget,
+            "started": self.started, "elapsed": round(self.elapsed, 1),
+            "interrupted": self.interrupted, "versions": self.versions}
+        if self.merged_from:
+            out.update({"merged_from": self.merged_from, "seeds": self.seeds})
+        return out
+
+    @staticmethod
+    def from_json(obj: dict[str, Any]) -> Summary:
+        interrupted = obj.get("interrupted")
+        return Summary(
+            [Tally.from_json(t) for t in obj["scenarios"]], list(obj["failures"]),
+            seed=obj.get("seed"), budget=float(obj.get("budget", 0.0)),
+            started=float(obj.get("started", 0.0)), elapsed=float(obj.get("elapsed", 0.0)),
+            interrupted="SIGINT" if interrupted is True else (interrupted or None),
+            versions=dict(obj.get("versions", {})), merged_from=int(obj.get("merged_from", 0)),
+            seeds=list(obj.get("seeds", [])))
+
+    def write(self, directory: Path) -> Summary:
+        """``directory/summary.json``, atomically; sets ``path``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "summary.json"
+        write_atomic(self.path, json.dumps(self.to_json(), indent=1))
+        return self
 
 
-def merge_summaries(summaries: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+def merge_summaries(summaries: list[Summary], out: Path) -> Summary:
     """Sum the tallies of the same (scenario, backend, delivery), keep every failure, write
     ``out/summary.json``."""
     tallies: dict[tuple[str, str, str], Tally] = {}
     failures: list[dict[str, Any]] = []
     for s in summaries:
-        for obj in s["scenarios"]:
-            t = Tally.from_json(obj)
+        for t in s.tallies:
             key = (t.scenario, t.backend, t.delivery)
-            if key not in tallies:
-                tallies[key] = t
-                continue
-            tallies[key].absorb(t)
-        failures += s["failures"]
-    merged = summarise(list(tallies.values()), failures)
-    seeds = sorted({s["seed"] for s in summaries if s.get("seed") is not None})
-    merged.update({"merged_from": len(summaries), "seeds": seeds,
-                   "budget": max(s.get("budget", 0) for s in summaries),
-                   "elapsed": max(s.get("elapsed", 0) for s in summaries),
-                   "interrupted": any(s.get("interrupted") for s in summaries),
-                   "started": min(s.get("started", time.time()) for s in summaries),
-                   "versions": summaries[0].get("versions", {})})
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "summary.json"
-    write_atomic(path, json.dumps(merged, indent=1))
-    merged["path"] = str(path)
-    return merged
+            if key in tallies:
+                tallies[key].absorb(t)
+            else:
+                tallies[key] = Tally.from_json(t.to_json())
+        failures += s.failures
+    merged = Summary(
+        list(tallies.values()), failures, merged_from=len(summaries),
+        seeds=sorted({s.seed for s in summaries if s.seed is not None}),
+        budget=max(s.budget for s in summaries), elapsed=max(s.elapsed for s in summaries),
+        interrupted=next((s.interrupted for s in summaries if s.interrupted), None),
+        started=min((s.started for s in summaries), default=time.time()),
+        versions=summaries[0].versions if summaries else {})
+    return merged.write(out)

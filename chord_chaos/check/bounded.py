@@ -3,8 +3,11 @@
 Each check returns ``(property, Violation)`` pairs. ``safety`` findings are violations under
 every configuration; a finding of any other property (``liveness``, ``at_most_once``, ...) is
 a violation only where ``models/guarantees.py`` says Celery promises that property for the
-run's delivery configuration and faults, and an anomaly otherwise. Check names match the
-fault-free checks so that the known-issues register recognises the same deviations.
+run's delivery configuration and faults, and an anomaly otherwise. Findings carry the
+fault-free checks' names. The verdict then offers the violations to the known-issues register
+as it does for a fault-free run; an entry recognises one only by its own matcher (its check,
+node and the run's evidence), so a deviation under faults is excused only where that matcher
+says so, never because its name matches.
 """
 
 from __future__ import annotations

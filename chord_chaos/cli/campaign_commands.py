@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from chord_chaos.cli.input import EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION, UsageError
+from chord_chaos.campaign.summary import Summary
+from chord_chaos.cli.input import EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION, UsageError, exit_for_signal
 
 PLAIN_PROGRESS = "CC_PLAIN_PROGRESS"  # set for shard children: one line per run, no live table
 
@@ -82,8 +85,8 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return i, n
 
 
-def _exit_for_summary(summary: dict[str, Any], fail_on: str = "unknown") -> int:
-    totals = summary["totals"]
+def _exit_for_summary(summary: Summary, fail_on: str = "unknown") -> int:
+    totals = summary.totals()
     if totals.get("violations"):
         return EXIT_VIOLATION
     return EXIT_UNKNOWN if totals.get("unknown") and fail_on == "unknown" else EXIT_OK
@@ -123,9 +126,9 @@ def cmd_chaos(args: argparse.Namespace) -> int:
 
 def _compose_pairs(pairs: list[Any]) -> list[Any]:
     """Containers have one delivery configuration and one backend: keep the scenarios that fit."""
-    delivery = os.environ.get("CC_DELIVERY", "acks-late")
     from chord_chaos.harness.cluster.compose import compose_backend
 
+    delivery = os.environ.get("CC_DELIVERY", "acks-late")
     backend = compose_backend()
     fitting = [(s, b) for s, b in pairs if s.delivery == delivery and b == backend]
     skipped = sorted({f"{s.name}/{b}" for s, b in pairs} - {f"{s.name}/{b}" for s, b in fitting})
@@ -155,21 +158,23 @@ def _campaign(args: argparse.Namespace, pairs: list[Any]) -> int:
     return _finish(summary, f"chord-chaos campaign, seed {args.seed}", args.junit, args.fail_on)
 
 
-def _finish(summary: dict[str, Any], title: str, junit: str | None, fail_on: str = "unknown") -> int:
-    from chord_chaos.campaign.summary import Tally
+def _finish(summary: Summary, title: str, junit: str | None, fail_on: str = "unknown") -> int:
     from chord_chaos.cli.progress import print_table
 
-    tallies = [Tally.from_json(t) for t in summary["scenarios"]]
-    print_table(tallies, f"{title}, {summary['elapsed']:.0f} s")
-    for failure in summary["failures"]:
+    print_table(summary.tallies, f"{title}, {summary.elapsed:.0f} s")
+    for failure in summary.failures:
         print(f"{failure['verdict'].upper()} {failure['scenario']}/{failure['backend']} "
               f"({failure.get('stage', '-')}): {'; '.join(failure['messages'])[:300]}\n"
               f"  report: {failure.get('report', '-')}\n  replay: {failure.get('replay', '-')}")
-    print(f"summary: {summary['path']}")
+    print(f"summary: {summary.path}")
     if junit:
         from chord_chaos.report.junit import write_junit
 
-        print(f"junit: {write_junit(summary, Path(junit))}")
+        print(f"junit: {write_junit(summary.to_json(), Path(junit))}")
+    if summary.interrupted:
+        print(f"chord-chaos: interrupted ({summary.interrupted}); every process started was stopped, "
+              "the summary holds what finished", file=sys.stderr)
+        return exit_for_signal(summary.interrupted)
     return _exit_for_summary(summary, fail_on)
 
 
@@ -190,15 +195,13 @@ def _parallel(args: argparse.Namespace, shard: int, shards: int) -> int:
             argv += ["--backend", name]
         children.append(subprocess.Popen(argv, env={**os.environ, PLAIN_PROGRESS: "1"},
                                          stdout=subprocess.DEVNULL))
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         codes = [c.wait() for c in children]
     except KeyboardInterrupt:
-        for c in children:  # they got the terminal's SIGINT too; make sure, then wait
-            if c.poll() is None:
-                c.send_signal(signal.SIGINT)
-        for c in children:
-            c.wait()
-        raise
+        codes = _stop_children(children)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     summaries = [report_dir / f"worker-{k}" / "summary.json" for k in range(1, n + 1)]
     present = [s for s in summaries if s.exists()]
     if not present:
@@ -207,11 +210,31 @@ def _parallel(args: argparse.Namespace, shard: int, shards: int) -> int:
                    args.junit, args.fail_on)
 
 
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]], notice: float = 2.0,
+                   grace: float = 60.0) -> list[int]:
+    """Ctrl-C reached the terminal's whole group (each child stops by itself and writes its
+    summary) or only this process: after ``notice`` s, pass it on to the children still
+    running; SIGKILL any still running after ``grace`` s (their servers die with them)."""
+    for timeout, sig in ((notice, signal.SIGINT), (grace, signal.SIGKILL)):
+        deadline = time.monotonic() + timeout
+        for c in children:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                c.wait(timeout=max(0.0, deadline - time.monotonic()))
+            if c.poll() is None:
+                c.send_signal(sig)
+    return [c.wait() for c in children]
+
+
 def _merged(paths: list[Path], out: Path, title: str, junit: str | None,
             fail_on: str = "unknown") -> int:
     from chord_chaos.campaign.summary import merge_summaries
 
-    summary = merge_summaries([json.loads(p.read_text(encoding="utf-8")) for p in paths], out)
+    summary = merge_summaries([Summary.from_json(json.loads(p.read_text(encoding="utf-8")))
+                               for p in paths], out)
     return _finish(summary, title, junit, fail_on)
 
 

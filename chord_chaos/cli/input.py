@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from chord_chaos.models.canvas import CanvasError, Workload, loads_workload
@@ -9,10 +10,19 @@ from chord_chaos.models.faults import FaultPlan, PlanError, loads_plan
 from chord_chaos.models.semantics import predict
 
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # what a shell reports for Ctrl-C
 
 
 class UsageError(Exception):
     """Bad input: printed as one line, exit code 2."""
+
+
+def exit_for_signal(name: str) -> int:
+    """128 + N for the signal that stopped a command early (``SIGTERM`` -> 143)."""
+    try:
+        return 128 + signal.Signals[name].value
+    except KeyError:
+        return EXIT_INTERRUPTED
 
 
 def exit_for(verdict: str) -> int:

@@ -20,6 +20,7 @@ from chord_chaos.cli.input import (
     EXIT_USAGE,
     UsageError,
     exit_for,
+    exit_for_signal,
     load_file,
     load_plan,
 )
@@ -127,15 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from chord_chaos.harness.infra.supervisor import signal_name, signals_interrupt
+
     args = build_parser().parse_args(argv)
     try:
-        code: int = args.func(args)
+        with signals_interrupt():
+            code: int = args.func(args)
     except UsageError as exc:
         print(f"chord-chaos: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("chord-chaos: interrupted; every process started was stopped", file=sys.stderr)
-        return 130
+        return exit_for_signal(signal_name(stop))
     except Exception as exc:
         from chord_chaos.harness.infra.errors import HarnessError
 

@@ -7,9 +7,13 @@ Three layers, so that no redis-server or celery worker outlives the harness:
    when the harness dies, even by SIGKILL. (The "parent" the kernel watches is the *thread*
    that spawned the child: spawn from the main thread or a thread that lives as long.)
 2. ``atexit`` and SIGINT/SIGTERM handlers stop every live supervisor's children, gracefully
-   (SIGTERM to the group, SIGKILL after a grace period), then exit the conventional way.
-3. A registry file (``registry.py``) (``<state_dir>/pids.json``) lists every spawned process with its pid,
-   group, psutil ``create_time``, argv, role and owner. ``reap_stale`` on the next start kills
+   (SIGTERM to the group, SIGKILL after a grace period), then exit the conventional way:
+   KeyboardInterrupt for SIGINT, SystemExit(128+N) otherwise, so ``finally`` blocks still run
+   (a campaign writes its summary). Inside ``signals_interrupt()`` (the CLI) both raise
+   ``Interrupted`` at once and the teardown on the way out stops the children; a second
+   signal SIGKILLs every child and exits at once.
+3. A registry file (``<state_dir>/pids.json``, ``registry.py``) lists every spawned process
+   with its pid, group, psutil ``create_time``, argv, role and owner. ``reap_stale`` on the next start kills
    what a dead owner left, and only a process whose pid *and* create_time both still match a
    record: a recycled pid is never killed, nothing is ever killed by name.
 
@@ -28,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -238,6 +242,8 @@ _atexit_installed = False
 _signals_installed = False
 _previous: dict[int, Any] = {}
 _in_handler = False
+_term_interrupts = False
+_interrupted: int | None = None  # the signal seen inside signals_interrupt(), if any
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -248,34 +254,113 @@ def stop_everything() -> None:
 
 
 def _install_exit_hooks(handle_signals: bool) -> None:
-    global _atexit_installed, _signals_installed
+    global _atexit_installed
     if not _atexit_installed:
         _atexit_installed = True
         atexit.register(stop_everything)
-    if _signals_installed or not handle_signals:
+    if handle_signals:
+        _install_signal_handlers(override_ignored=False)
+
+
+def _install_signal_handlers(override_ignored: bool) -> None:
+    """Once, from the main thread (signal.signal works only there; atexit and PDEATHSIG still
+    cover other threads). An ignored signal stays ignored unless ``override_ignored``."""
+    global _signals_installed
+    if _signals_installed or threading.current_thread() is not threading.main_thread():
         return
-    if threading.current_thread() is not threading.main_thread():
-        return  # signal.signal only works there; atexit and PDEATHSIG still cover this process
     _signals_installed = True
     for signum in HANDLED_SIGNALS:
         current = signal.getsignal(signum)
-        if current in (signal.SIG_IGN, None):
-            continue  # an ignored signal stays ignored (e.g. SIGINT under nohup)
+        if current in (signal.SIG_IGN, None) and not override_ignored:
+            continue  # e.g. SIGINT of a library user's background job
         _previous[signum] = current
         signal.signal(signum, _on_signal)
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM inside ``signals_interrupt()``: a KeyboardInterrupt, which Hypothesis
+    and the libraries under it pass through wherever it lands (SystemExit, Hypothesis takes for
+    a failing example, shrinks and then calls flaky)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """Within this block SIGINT and SIGTERM raise ``Interrupted`` (the CLI's commands), even
+    when the shell started the command with SIGINT ignored (a background job of a script,
+    which ``kill -INT`` should still stop); elsewhere they do what they do to a plain Python
+    program: KeyboardInterrupt, and SystemExit(143)."""
+    global _term_interrupts, _interrupted
+    _install_signal_handlers(override_ignored=True)
+    before, _term_interrupts, _interrupted = _term_interrupts, True, None
+    hook, sys.unraisablehook = sys.unraisablehook, _drop_interrupted(sys.unraisablehook)
+    try:
+        yield
+    finally:
+        _term_interrupts = before
+        sys.unraisablehook = hook
+
+
+def _drop_interrupted(hook: Callable[[Any], object]) -> Callable[[Any], object]:
+    """An ``Interrupted`` raised where Python can only print it ("Exception ignored in", a
+    garbage-collector callback, say) is dropped quietly: ``raise_if_interrupted`` raises it
+    again at the next point that checks."""
+
+    def unraisable(info: Any) -> object:
+        if isinstance(info.exc_value, Interrupted):
+            return None
+        return hook(info)
+
+    return unraisable
+
+
+def raise_if_interrupted() -> None:
+    """Raise ``Interrupted`` again if a signal came and its exception was lost on the way out
+    (replaced by another raised in a ``finally``, or caught by code that catches too much).
+    Called between runs, where carrying on would be wrong."""
+    if _interrupted is not None:
+        raise Interrupted(_interrupted)
+
+
+def signal_name(stop: BaseException) -> str:
+    """Which signal an interruption stands for: ``SIGINT``, ``SIGTERM``..."""
+    if isinstance(stop, Interrupted):
+        return signal.Signals(stop.signum).name
+    if isinstance(stop, SystemExit) and isinstance(stop.code, int) and stop.code > 128:
+        with contextlib.suppress(ValueError):
+            return signal.Signals(stop.code - 128).name
+    return "SIGINT" if isinstance(stop, KeyboardInterrupt) else type(stop).__name__
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
-    """Stop every child, then do what the signal would have done: KeyboardInterrupt for SIGINT,
-    exit status 128+N otherwise (raised as SystemExit, so ``finally`` blocks still run)."""
-    global _in_handler
-    if not _in_handler:  # a second Ctrl-C during cleanup skips straight to the exit
+    """Inside ``signals_interrupt()``: raise ``Interrupted`` at once (the teardown on the way out
+    stops the children), and on a second signal kill every child (SIGKILL) and exit without
+    cleaning up. Elsewhere: stop every child, then do what the signal would have done:
+    KeyboardInterrupt for SIGINT, exit status 128+N otherwise (raised as SystemExit, so
+    ``finally`` blocks still run)."""
+    global _in_handler, _interrupted
+    if _term_interrupts:
+        if _interrupted is not None:  # a second one: no grace, no teardown, no summary
+            for supervisor in list(_LIVE):
+                supervisor.stop_all(grace=0.0)
+            os._exit(128 + signum)
+        # Raised at once, with every server still up: a library's cleanup on the way out
+        # (kombu cancelling a consumer) that met a stopped server would raise a connection
+        # error in its place, which the harness takes for a fault and carries on.
+        _interrupted = signum
+        raise Interrupted(signum)
+    if not _in_handler:  # a second signal during cleanup skips straight to the exit
         _in_handler = True
         try:
             stop_everything()
         finally:
             _in_handler = False
     previous = _previous.get(signum, signal.SIG_DFL)
+    if _term_interrupts:
+        raise Interrupted(signum)
     if callable(previous):
         previous(signum, frame)  # Python's default SIGINT handler raises KeyboardInterrupt
         return

@@ -24,6 +24,7 @@ from chord_chaos.check.history import ClientView, History
 from chord_chaos.check.result import Job, RunResult
 from chord_chaos.check.verdict import check
 from chord_chaos.harness.cluster.protocols import RunnableCluster
+from chord_chaos.harness.infra.supervisor import raise_if_interrupted
 from chord_chaos.harness.run.compile import compile_workload
 from chord_chaos.harness.run.history_files import save_history
 from chord_chaos.harness.run.ledger_reader import LedgerTail
@@ -60,6 +61,7 @@ class BatchRunner:
         """Batches are pipelined: a batch's ledger settles while the next batch runs."""
         previous: list[_Pending] = []
         for start in range(0, len(jobs), batch):
+            raise_if_interrupted()
             pending = [self._submit(job) for job in jobs[start:start + batch]]
             done = self._close(previous)  # runs while the new batch executes
             waiting_from = time.monotonic()
@@ -125,6 +127,7 @@ def settle(tail: LedgerTail, runs: list[tuple[Prediction, str]], seconds: float)
     ``seconds`` pass."""
     deadline = time.monotonic() + seconds
     while True:
+        raise_if_interrupted()
         tail.poll()
         if all(_complete(p, tail.events(run)) for p, run in runs) or time.monotonic() > deadline:
             return

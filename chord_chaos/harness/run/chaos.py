@@ -30,6 +30,7 @@ from chord_chaos.check.verdict import check
 from chord_chaos.harness.cluster import broker_probe
 from chord_chaos.harness.cluster.protocols import ChaosCluster
 from chord_chaos.harness.infra.errors import HarnessError
+from chord_chaos.harness.infra.supervisor import raise_if_interrupted
 from chord_chaos.harness.run.batch import POLL_INTERVAL, settle
 from chord_chaos.harness.run.compile import compile_workload
 from chord_chaos.harness.run.delivery_records import client_publishes, read_deliveries
@@ -90,6 +91,7 @@ class _Client:
         fault phase (healing included) is over."""
         healed = False
         while True:
+            raise_if_interrupted()
             if not healed and faults.done():
                 healed = True
                 self.deadline = time.monotonic() + recovery
@@ -144,12 +146,20 @@ class ChaosRunner:
         self.deliveries = read_deliveries(cluster.ledger_dir)
         self.nemesis_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nemesis")
         self.broken: str | None = None  # why the cluster could not be reset after the last run
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the fault phase in flight to stop without healing (the cluster is being torn
+        down: Ctrl-C); returns at once."""
+        self._stopping.set()
 
     def close(self) -> None:
+        self.stop()
         self.nemesis_thread.shutdown(wait=True, cancel_futures=True)
 
     def run(self, job: Job, plan: FaultPlan) -> RunResult:
         """Run one case; a HarnessError if the previous run left the cluster broken."""
+        raise_if_interrupted()
         if self.broken is not None:
             raise HarnessError(f"the cluster could not be reset after the previous run: {self.broken}")
         prediction = predict(job.workload)
@@ -226,7 +236,7 @@ class ChaosRunner:
         """Step the nemesis until every fault is healed (anchors that never come are skipped),
         then heal whatever is left; runs in the nemesis thread."""
         try:
-            while not nemesis.done:
+            while not nemesis.done and not self._stopping.is_set():
                 self.tail.poll()
                 nemesis.step(self.tail.events(run))
                 if nemesis.only_anchors_pending and (client_done.is_set()
@@ -234,4 +244,5 @@ class ChaosRunner:
                     nemesis.skip_unanchored("skipped: its anchor event never happened in this run")
                 time.sleep(POLL_INTERVAL)
         finally:
-            nemesis.heal_all()
+            if not self._stopping.is_set():
+                nemesis.heal_all()
