@@ -18,42 +18,37 @@ from chord_chaos.check.result import Job, RunResult
 from chord_chaos.harness.cluster.local import Cluster
 from chord_chaos.harness.run.batch import BatchRunner
 from chord_chaos.harness.run.chaos import ChaosRunner
-from chord_chaos.models.canvas import parse_workload
-from chord_chaos.models.faults import parse_plan
+from chord_chaos.models.vocabulary import VerdictKind
+from chord_chaos.report.json_report import SavedReport
 
 
-def reproduces(report: dict[str, Any], result: RunResult) -> bool:
-    wanted = report["verdict"]["verdict"]
-    if wanted == "unknown":
-        return result.verdict.verdict == "unknown"
-    if wanted != "violation" or result.verdict.verdict != "violation":
+def reproduces(report: SavedReport, result: RunResult) -> bool:
+    if report.verdict == VerdictKind.UNKNOWN:
+        return result.verdict.verdict == VerdictKind.UNKNOWN
+    if report.verdict != VerdictKind.VIOLATION or result.verdict.verdict != VerdictKind.VIOLATION:
         return False
-    checks = {v["check"] for v in report["verdict"]["violations"]}
-    return bool(checks & {v.check for v in result.verdict.violations})
+    return bool(report.violated & {v.check for v in result.verdict.violations})
 
 
-def replay_runs(report: dict[str, Any], times: int, out_dir: Path) -> Iterator[RunResult]:
+def replay_runs(report: SavedReport, times: int, out_dir: Path) -> Iterator[RunResult]:
     """Run the report's case ``times`` times on one cluster configured as the original was."""
-    workload = parse_workload(report["canvas"])
-    plan = parse_plan(report["plan"], "report.plan")
-    chaos = bool(report["history"].get("meta", {}).get("chaos")) or bool(plan.faults)
-    job = Job(str(report.get("id", "replay")), workload)
+    job = Job(report.id, report.workload)
     with contextlib.ExitStack() as stack:
-        cluster = Cluster(backend=report["backend"], delivery=report["delivery"] if chaos else None)
+        cluster = Cluster(backend=report.backend, delivery=report.delivery if report.chaos else None)
         stack.callback(cluster.close)
         cluster.start()
-        if chaos:
+        if report.chaos:
             runner = ChaosRunner(cluster, out_dir)
             stack.callback(runner.close)
             for _ in range(times):
-                yield runner.run(job, plan)
+                yield runner.run(job, report.plan)
         else:
-            plain = BatchRunner(cluster, out_dir, timeout=float(report["history"].get("timeout", 30.0)))
+            plain = BatchRunner(cluster, out_dir, timeout=report.history.timeout)
             for _ in range(times):
                 yield from plain.run([job], batch=1)
 
 
-def replay(report: dict[str, Any], times: int, out_dir: Path,
+def replay(report: SavedReport, times: int, out_dir: Path,
            on_run: Callable[[int, RunResult, bool], None] | None = None) -> dict[str, Any]:
     k = 0
     for i, result in enumerate(replay_runs(report, times, out_dir)):

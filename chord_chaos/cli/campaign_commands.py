@@ -266,20 +266,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(f"--times must be at least 1, got {args.times}")
     try:
         report = load(Path(args.report))
-    except (ReportError, KeyError, TypeError, ValueError) as exc:
-        raise UsageError(str(exc) if isinstance(exc, ReportError) else
-                         f"{args.report}: broken history in the report ({type(exc).__name__}: {exc})"
-                         ) from None
-
-    from chord_chaos.models.canvas import CanvasError, parse_workload
-    from chord_chaos.models.faults import PlanError, parse_plan
-    from chord_chaos.models.semantics import predict
-
-    try:
-        predict(parse_workload(report["canvas"]))
-        parse_plan(report["plan"], "report.plan")
-    except (CanvasError, PlanError) as exc:
-        raise UsageError(f"{args.report}: {exc}; this version of chord-chaos cannot replay it") from None
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
 
     def show(i: int, result: Any, hit: bool) -> None:
         print(json.dumps({"replay": i + 1, "verdict": result.verdict.verdict, "reproduced": hit,

@@ -16,9 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from chord_chaos.check.history import History
-from chord_chaos.check.result import RunResult
+from chord_chaos.check.result import Job, RunResult
+from chord_chaos.check.verdict import check
 from chord_chaos.harness.infra.files import write_atomic
 from chord_chaos.harness.infra.versions import versions
+from chord_chaos.models.canvas import CanvasError, Workload, parse_workload
+from chord_chaos.models.faults import FaultPlan, PlanError, parse_plan
+from chord_chaos.models.guarantees import DELIVERIES
+from chord_chaos.models.semantics import predict
+from chord_chaos.models.vocabulary import Backend, VerdictKind
 from chord_chaos.report.html_report import render_html
 
 FORMAT = "chord-chaos-report/1"
@@ -42,11 +48,6 @@ class Origin:
 
 def from_history(history: History, path: Path) -> RunResult:
     """A RunResult re-derived from a saved history: the model's prediction and a fresh check."""
-    from chord_chaos.check.result import Job
-    from chord_chaos.check.verdict import check
-    from chord_chaos.models.canvas import parse_workload
-    from chord_chaos.models.semantics import predict
-
     workload = parse_workload(history.workload)
     prediction = predict(workload)
     return RunResult(Job(str(history.meta.get("label", history.run)), workload), prediction, history,
@@ -92,8 +93,30 @@ def write(result: RunResult, origin: Origin, root: Path, name: str) -> Path:
     return report_dir / "report.json"
 
 
-def load(path: Path) -> dict[str, Any]:
-    """A report.json, checked enough that replay and analyze can rely on it."""
+@dataclass(frozen=True)
+class SavedReport:
+    """A report.json read back and checked: what replay relies on, typed (``raw`` is all of it)."""
+
+    path: Path
+    id: str
+    workload: Workload
+    plan: FaultPlan
+    backend: Backend
+    delivery: str
+    history: History
+    verdict: VerdictKind
+    violated: frozenset[str]  # the checks the reported run violated
+    raw: dict[str, Any]
+
+    @property
+    def chaos(self) -> bool:
+        """Whether it ran on a chaos cluster (Toxiproxy, a delivery configuration)."""
+        return bool(self.history.meta.get("chaos")) or bool(self.plan.faults)
+
+
+def load(path: Path) -> SavedReport:
+    """A report.json, checked enough that replay and analyze can rely on it; anything else is a
+    one-line ReportError."""
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -104,8 +127,24 @@ def load(path: Path) -> dict[str, Any]:
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise ReportError(f"{path}: not a chord-chaos report (no \"format\": \"{FORMAT}\"); give a "
                           "report.json written by chord-chaos run or chaos")
-    missing = [k for k in ("canvas", "plan", "backend", "delivery", "history") if k not in obj]
+    missing = [k for k in ("canvas", "plan", "backend", "delivery", "history", "verdict") if k not in obj]
     if missing:
         raise ReportError(f"{path}: report lacks {', '.join(missing)}; it was cut short or edited")
-    History.from_json(obj["history"])  # raises KeyError/ValueError on a broken history
-    return obj
+    try:
+        history = History.from_json(obj["history"])
+        verdict = VerdictKind(obj["verdict"]["verdict"])
+        violated = frozenset(str(v["check"]) for v in obj["verdict"].get("violations", []))
+        backend, delivery = Backend(obj["backend"]), str(obj["delivery"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ReportError(f"{path}: broken report ({type(exc).__name__}: {exc}); it was cut short "
+                          "or edited") from None
+    if delivery not in DELIVERIES:
+        raise ReportError(f"{path}: unknown delivery configuration {delivery!r} in the report")
+    try:
+        workload = parse_workload(obj["canvas"])
+        predict(workload)
+        plan = parse_plan(obj["plan"], "report.plan")
+    except (CanvasError, PlanError) as exc:
+        raise ReportError(f"{path}: {exc}; this version of chord-chaos cannot replay it") from None
+    return SavedReport(path, str(obj.get("id", path.parent.name)), workload, plan, backend, delivery,
+                       history, verdict, violated, obj)

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from chord_chaos.campaign.explore import explore, without_failures
 from chord_chaos.cli.main import main
-from chord_chaos.harness.infra.registry import STATE_DIR_VAR, Registry, reap_stale
 from chord_chaos.models.canvas import Workload, workload_to_json
 from chord_chaos.models.faults import FaultPlan, parse_plan
 from chord_chaos.models.semantics import predict
 from chord_chaos.scenarios.registry import registry
-from tests.helpers import gone, wait_for
 
 
 def _cases(name: str, backend: str, seed: int, n: int = 8) -> list[tuple[Workload, FaultPlan]]:
@@ -69,60 +62,6 @@ def test_a_short_campaign_writes_its_summary(tmp_path: Path, capsys: pytest.Capt
     assert summary["versions"]["celery"].startswith("5.7") and not summary["interrupted"]
     assert "broker-latency" in out.out and "summary:" in out.out
     assert len(list((tmp_path / "histories").glob("history-*.json"))) == summary["totals"]["runs"]
-
-
-def _campaign(tmp_path: Path) -> subprocess.Popen[str]:
-    """A campaign in a child process, its state under tmp_path (no git checkout above it)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "chord_chaos.cli.main", "chaos", "--budget", "300", "--scenario",
-         "worker-killed-mid-header", "--backend", "redis", "--report-dir", str(tmp_path / "reports")],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        env={**os.environ, STATE_DIR_VAR: str(tmp_path / ".cc-runs")})
-
-
-def _after_first_run(proc: subprocess.Popen[str], state: Path) -> list[int]:
-    """Wait for the first finished run (a worker was killed and restarted), return live pids."""
-    assert proc.stderr is not None
-    line = proc.stderr.readline()  # bounded: a run ends within its fault and recovery windows
-    assert line.startswith("["), f"campaign did not run: {line!r} (exit {proc.poll()})"
-    assert wait_for(lambda: len(Registry(state).records()) >= 5, 10)
-    return [r.pid for r in Registry(state).records()]
-
-
-@pytest.mark.cluster
-def test_ctrl_c_stops_every_process_and_keeps_the_summary(tmp_path: Path) -> None:
-    state = tmp_path / ".cc-runs"
-    proc = _campaign(tmp_path)
-    try:
-        pids = _after_first_run(proc, state)
-        time.sleep(0.5)  # into the next run: a fault is likely in flight
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) in (130, -signal.SIGINT)
-        assert all(gone(pid, 10) for pid in pids)
-        assert Registry(state).records() == []
-        summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
-        assert summary["interrupted"] and summary["totals"]["runs"] >= 1
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        reap_stale(state)
-
-
-@pytest.mark.cluster
-def test_a_killed_campaign_leaves_no_orphan(tmp_path: Path) -> None:
-    state = tmp_path / ".cc-runs"
-    proc = _campaign(tmp_path)
-    try:
-        pids = _after_first_run(proc, state)
-        proc.kill()
-        proc.wait(timeout=10)
-        # Every process dies with the campaign, those the nemesis thread restarted included.
-        assert all(gone(pid, 10) for pid in pids)
-        assert all(gone(r.pid, 10) for r in Registry(state).records())
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        reap_stale(state)
 
 
 @pytest.mark.cluster

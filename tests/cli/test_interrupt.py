@@ -188,3 +188,16 @@ def test_sigterm_is_an_interruption_too(tmp_path: Path, commands: list[Command])
     code, _, err, took = c.finish()
     _stopped_cleanly(c, pids, code, err, took, expected=128 + signal.SIGTERM)
     assert c.summary()["interrupted"] == "SIGTERM"
+
+
+def test_a_killed_command_leaves_no_orphan(tmp_path: Path, commands: list[Command]) -> None:
+    """SIGKILL leaves no teardown at all: PDEATHSIG takes every process down, those the nemesis
+    thread restarted included, and the next start reaps what is left in the registry."""
+    c = _chaos(tmp_path, "--scenario", "worker-killed-mid-header")
+    commands.append(c)
+    pids = c.wait_for_processes(5)
+    c.progress_line()  # a worker was killed and restarted by the nemesis thread
+    c.proc.kill()
+    c.proc.wait(timeout=10)
+    assert all(gone(pid, 10) for pid in pids)
+    assert all(gone(r.pid, 10) for r in Registry(c.state).records())

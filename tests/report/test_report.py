@@ -8,13 +8,14 @@ import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chord_chaos.check.history import ClientView
 from chord_chaos.cli.main import main
 from chord_chaos.models.faults import Fault, FaultPlan
-from chord_chaos.models.vocabulary import FaultKind
+from chord_chaos.models.vocabulary import FaultKind, VerdictKind
 from chord_chaos.report.html_report import FAULT, VIOLATION
 from chord_chaos.report.json_report import FORMAT, Origin, ReportError, from_history, load, write
 from tests.helpers import chord_history, correct_chord_events, event
@@ -40,7 +41,10 @@ def _failing_report(tmp_path: Path) -> Path:
 
 def test_report_json_holds_what_replay_and_analyze_need(tmp_path: Path) -> None:
     path = _failing_report(tmp_path)
-    report = load(path)
+    saved = load(path)
+    assert saved.verdict == VerdictKind.VIOLATION and saved.violated == {"inputs", "outcome"}
+    assert (saved.backend, saved.chaos, saved.plan) == ("redis", True, PLAN)
+    report = saved.raw
     assert report["format"] == FORMAT and report["verdict"]["verdict"] == "violation"
     assert report["canvas"] == json.loads((path.parent / "canvas.json").read_text())
     assert report["plan"] == PLAN.to_json() == json.loads((path.parent / "plan.json").read_text())
@@ -58,8 +62,20 @@ def test_analyze_rechecks_a_report_without_a_cluster(tmp_path: Path,
     assert out["verdict"] == "violation" and "inputs" in {v["check"] for v in out["violations"]}
 
 
-@pytest.mark.parametrize("content", ["{", '{"format": "other"}', json.dumps({"format": FORMAT})])
+def _edited(tmp_path: Path, change: dict[str, Any]) -> str:
+    return json.dumps({**json.loads(_failing_report(tmp_path).read_text()), **change})
+
+
+@pytest.mark.parametrize("content", ["{", '{"format": "other"}', json.dumps({"format": FORMAT}),
+                                     "backend=mongodb", "delivery=never", "canvas=bad", "plan=bad",
+                                     "history=bad"])
 def test_a_bad_report_is_a_one_line_error(tmp_path: Path, content: str) -> None:
+    edits: dict[str, Any] = {"backend=mongodb": {"backend": "mongodb"},
+                             "delivery=never": {"delivery": "never"},
+                             "canvas=bad": {"canvas": {"task": "nope"}}, "history=bad": {"history": {}},
+                             "plan=bad": {"plan": {"faults": [{"kind": "meteor"}]}}}
+    if content in edits:
+        content = _edited(tmp_path / "src", edits[content])
     path = tmp_path / "report.json"
     path.write_text(content)
     with pytest.raises(ReportError, match="report"):

@@ -20,10 +20,14 @@ class OwnedProcess:
     and a stop or kill through the supervisor that started it. Subclasses say how to spawn it,
     how to tell it is ready and how its log shows a lost port race."""
 
-    supervisor: Supervisor
-    proc: Managed | None
-    port: int | None
-    _fixed_port: bool
+    def __init__(self, supervisor: Supervisor, workdir: Path, port: int | None,
+                 ready_timeout: float) -> None:
+        self.supervisor = supervisor
+        self.workdir = workdir
+        self.port = port  # a given port is kept across restarts; else a free one per start
+        self.ready_timeout = ready_timeout
+        self.proc: Managed | None = None
+        self._fixed_port = port is not None
 
     @property
     def label(self) -> str:

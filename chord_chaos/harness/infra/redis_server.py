@@ -62,13 +62,8 @@ class RedisServer(OwnedProcess):
 
     def __init__(self, supervisor: Supervisor, workdir: Path, role: str = "redis",
                  port: int | None = None, ready_timeout: float = READY_TIMEOUT) -> None:
-        self.supervisor = supervisor
-        self.workdir = workdir
+        super().__init__(supervisor, workdir, port, ready_timeout)
         self.role = role
-        self.port = port
-        self.ready_timeout = ready_timeout
-        self.proc: Managed | None = None
-        self._fixed_port = port is not None
 
     @property
     def log(self) -> Path:

@@ -94,12 +94,7 @@ class ToxiproxyServer(OwnedProcess):
 
     def __init__(self, supervisor: Supervisor, workdir: Path, port: int | None = None,
                  ready_timeout: float = READY_TIMEOUT) -> None:
-        self.supervisor = supervisor
-        self.workdir = workdir
-        self.port = port
-        self.ready_timeout = ready_timeout
-        self.proc: Managed | None = None
-        self._fixed_port = port is not None
+        super().__init__(supervisor, workdir, port, ready_timeout)
 
     @property
     def log(self) -> Path:
