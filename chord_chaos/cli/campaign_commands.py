@@ -195,23 +195,16 @@ def _parallel(args: argparse.Namespace, shard: int, shards: int) -> int:
             argv += ["--backend", name]
         children.append(subprocess.Popen(argv, env={**os.environ, PLAIN_PROGRESS: "1"},
                                          stdout=subprocess.DEVNULL))
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         codes = [c.wait() for c in children]
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (cli.main's signals_interrupt)
         codes = _stop_children(children)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     summaries = [report_dir / f"worker-{k}" / "summary.json" for k in range(1, n + 1)]
     present = [s for s in summaries if s.exists()]
     if not present:
         raise UsageError(f"no worker wrote a summary (exit codes {codes}); see the lines above")
     return _merged(present, report_dir, f"chord-chaos campaign, seed {args.seed}, {n} workers",
                    args.junit, args.fail_on)
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _stop_children(children: list[subprocess.Popen[bytes]], notice: float = 2.0,

@@ -159,7 +159,7 @@ def result_is_group(path: str, c: Canvas | _ChordStep) -> bool:
     if as_group(path, c) is not None:
         return True
     if isinstance(c, Chain):
-        last_path, last = _upgrade_groups(_prepare(chain_steps(path, c)))[-1]
+        last_path, last = prepared_steps(path, c)[-1]
         return result_is_group(last_path, last)
     if isinstance(c, Chord):
         return result_is_group(f"{path}.chord.body", c.body)
@@ -207,6 +207,18 @@ def _construct(path: str, c: Canvas, steps: list[tuple[str, Canvas]]) -> None:
     steps.append((path, c))
 
 
+def _led_by_group(path: str, chain: Chain) -> bool:
+    """Whether ``_fold_chain`` hands this chain to ``group.__or__``: its first non-empty item,
+    unrolled once, is a group."""
+    items = [item for item in chain.items if not _is_empty_group(item)]
+    return bool(items) and isinstance(_unroll(path, items[0])[1], Group)
+
+
+def prepared_steps(path: str, chain: Chain) -> list[tuple[str, Canvas | _ChordStep]]:
+    """The steps a chain runs: built, prepared and with groups upgraded to chords."""
+    return _upgrade_groups(_prepare(chain_steps(path, chain), _led_by_group(path, chain)))
+
+
 def chain_steps(path: str, chain: Chain) -> list[tuple[str, Canvas]]:
     """The steps a chain is built from (``chain([...])``), before ``prepare_steps``."""
     steps: list[tuple[str, Canvas]] = []
@@ -215,14 +227,18 @@ def chain_steps(path: str, chain: Chain) -> list[tuple[str, Canvas]]:
     return steps
 
 
-def _prepare(steps: list[tuple[str, Canvas]]) -> list[tuple[str, Canvas]]:
+def _prepare(steps: list[tuple[str, Canvas]], group_led: bool) -> list[tuple[str, Canvas]]:
     """``prepare_steps``: a group step that was not already made a chord when the chain was
-    built (one followed by a non-group step) is unrolled once more."""
+    built (one followed by a non-group step) is unrolled once more. A chain led by a group is
+    built by ``group.__or__`` instead (``_fold_chain``), which makes ``lead | next`` a chord
+    whatever ``next`` is: its leading group is never unrolled again (``chain(group(group(a)),
+    group(b, c))`` is ``chord([a], group(b, c))``)."""
     if len(steps) < 2:
         return steps
     out: list[tuple[str, Canvas]] = []
     for i, (p, step) in enumerate(steps):
-        chorded = i + 1 < len(steps) and not isinstance(steps[i + 1][1], Group)
+        chorded = i + 1 < len(steps) and (
+            not isinstance(steps[i + 1][1], Group) or (i == 0 and group_led))
         if isinstance(step, Group) and not chorded:
             p, step = _unroll(p, step)
         out.append((p, step))
@@ -262,7 +278,7 @@ class _Evaluator:
             members = list(children(g, gpath))
             return self._group(members, pargs, pkwargs, errbacks)
         if isinstance(c, Chain):
-            return self._chain(chain_steps(path, c), pargs, pkwargs, errbacks)
+            return self._chain(prepared_steps(path, c), pargs, pkwargs, errbacks)
         assert isinstance(c, Chord)
         header = [(f"{path}.chord.header[{i}]", h) for i, h in enumerate(c.header)]
         return self._chord(path, header, (f"{path}.chord.body", c.body), c, pargs, pkwargs,
@@ -311,7 +327,7 @@ class _Evaluator:
     # -- composites
     def _chain(
         self,
-        steps: list[tuple[str, Canvas]],
+        steps: list[tuple[str, Canvas | _ChordStep]],
         pargs: tuple[Json, ...],
         pkwargs: Mapping[str, Json],
         errbacks: tuple[_Errback, ...],
@@ -319,7 +335,7 @@ class _Evaluator:
         starts: frozenset[str] | None = None
         ends: frozenset[str] = frozenset()
         outcome: Outcome = Ok(None)
-        for path, step in _upgrade_groups(_prepare(steps)):
+        for path, step in steps:
             res = self.run(path, step, pargs, pkwargs, errbacks)
             self._edges(ends, res.starts)
             if starts is None:
@@ -445,12 +461,13 @@ def _body_errbacks(
     body_path: str, body: Canvas | _ChordStep, linked: tuple[_Errback, ...]
 ) -> tuple[_Errback, ...]:
     """Errbacks ``chord_error_from_stack`` calls with ChordError: those on the body task."""
-    if isinstance(body, Chain):  # a chain body keeps linked errbacks in its own options
-        return linked
     if not isinstance(body, _ChordStep) and as_group(body_path, body) is not None:
-        # _handle_group_chord_error: each member's _result_errbacks, with the original exception
+        # _handle_group_chord_error: each member's _result_errbacks, with the original
+        # exception; a chain that is only a group is that group
         return tuple(_Errback(e.path, e.task, e.immutable, unchecked=True)
                      for e in _result_errbacks(body_path, body, linked))
+    if isinstance(body, Chain):  # a chain body keeps linked errbacks in its own options
+        return linked
     if not isinstance(body, Task):
         return ()
     own = (_Errback(f"{body_path}.link_error", body.link_error),) if body.link_error else ()
@@ -490,7 +507,7 @@ def _check_led_by_group(path: str, c: Chain) -> None:
     with a group body, see group-body-continuation), where ``_merge_chain_step`` would nest it
     in the chord's body. The model follows ``_merge_chain_step`` only: reject those shapes."""
     items = [(i, item) for i, item in enumerate(c.items) if not _is_empty_group(item)]
-    if len(items) < 2 or not isinstance(_unroll(path, items[0][1])[1], Group):
+    if len(items) < 2 or not _led_by_group(path, c):
         return
     problem = ("after a chain's leading group, Celery composes with group.__or__ and chord.__or__, "
                "not _merge_chain_step")

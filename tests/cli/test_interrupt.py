@@ -201,3 +201,19 @@ def test_a_killed_command_leaves_no_orphan(tmp_path: Path, commands: list[Comman
     c.proc.wait(timeout=10)
     assert all(gone(pid, 10) for pid in pids)
     assert all(gone(r.pid, 10) for r in Registry(c.state).records())
+
+
+@pytest.mark.parametrize("target", ["group", "main"])
+def test_ctrl_c_stops_parallel_workers_and_merges_what_they_wrote(
+        tmp_path: Path, commands: list[Command], target: str) -> None:
+    c = _chaos(tmp_path, "--workers", "2", "--scenario", "broker-latency", "--scenario",
+               "worker-killed-mid-header")
+    commands.append(c)
+    pids = c.wait_for_processes(10)  # two clusters of five
+    c.progress_line()
+    c.interrupt(target)
+    code, out, err, took = c.finish()
+    _stopped_cleanly(c, pids, code, err, took)
+    merged = c.summary()
+    assert merged["merged_from"] == 2 and merged["interrupted"] == "SIGINT"
+    assert sum(s["interrupted"] for s in merged["scenarios"]) >= 1 and "2 workers" in out

@@ -240,6 +240,29 @@ def test_a_two_deep_one_member_group_followed_by_a_step_is_a_chord() -> None:
     assert P(chain(tag("a"), group(group(tag("t"))), tag("u"))).value == [[[["a"], "t"]], "u"]
 
 
+def test_a_leading_two_deep_one_member_group_then_a_group_is_a_chord_with_a_group_body() -> None:
+    # _fold_chain hands a group-led chain to group.__or__: chord(group(t), body=group(b, c)),
+    # the leading group unrolled once when the chain is built and never again (seen on real
+    # Celery, both backends, by the property test's random exploration)
+    assert P(chain(group(group(tag("t"))), group(tag("b"), tag("c")))).value == [
+        [[["t"]], "b"], [[["t"]], "c"]]
+    failing = P(chain(group(group(T("fail", "h"))), group(tag("b", link_error=T("log_error")),
+                                                          tag("c", link_error=T("log_error")))))
+    assert {n: k for n, k in failing.executions.items() if n.startswith("$.chain[1]")} == {
+        "$.chain[1].group[0]": 0, "$.chain[1].group[1]": 0,
+        "$.chain[1].group[0].link_error": 1, "$.chain[1].group[1].link_error": 1}
+
+
+def test_a_chord_body_that_is_a_chain_of_one_group_gets_the_groups_errbacks() -> None:
+    # chain([group]) is that group, so _handle_group_chord_error calls each member's errbacks
+    # with the header's exception, as for a group body
+    members = group(tag("b", link_error=T("log_error")), tag("c", link_error=T("log_error")))
+    for body, prefix in ((members, "$.chord.body"), (chain(members), "$.chord.body.chain[0]")):
+        p = P(chord([T("fail", "h")], body))
+        assert p.executions[f"{prefix}.group[0].link_error"] == 1
+        assert p.executions[f"{prefix}.group[1].link_error"] == 1
+
+
 def test_a_chain_of_only_a_two_deep_one_member_group_is_a_group() -> None:
     assert P(chain(group(group(tag("t"))))).value == [["t"]]
 

@@ -25,6 +25,7 @@ from chord_chaos.check.result import Job, RunResult
 from chord_chaos.check.verdict import check
 from chord_chaos.harness.cluster.protocols import RunnableCluster
 from chord_chaos.harness.infra.supervisor import raise_if_interrupted
+from chord_chaos.harness.run.bounded_get import get_within
 from chord_chaos.harness.run.compile import compile_workload
 from chord_chaos.harness.run.history_files import save_history
 from chord_chaos.harness.run.ledger_reader import LedgerTail
@@ -95,7 +96,7 @@ class BatchRunner:
             return
         remaining = max(0.05, max(p.submitted, waiting_from) + self.timeout - time.monotonic())
         try:
-            value = p.result.get(timeout=remaining, interval=0.05, propagate=True)
+            value = get_within(p.result, remaining)
             p.client = ClientView("SUCCESS", value, elapsed=time.monotonic() - p.submitted)
         except CeleryTimeout:
             p.client = ClientView("TIMEOUT", elapsed=time.monotonic() - p.submitted)

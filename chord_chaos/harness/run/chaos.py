@@ -32,6 +32,7 @@ from chord_chaos.harness.cluster.protocols import ChaosCluster
 from chord_chaos.harness.infra.errors import HarnessError
 from chord_chaos.harness.infra.supervisor import raise_if_interrupted
 from chord_chaos.harness.run.batch import POLL_INTERVAL, settle
+from chord_chaos.harness.run.bounded_get import get_within
 from chord_chaos.harness.run.compile import compile_workload
 from chord_chaos.harness.run.delivery_records import client_publishes, read_deliveries
 from chord_chaos.harness.run.history_files import save_history
@@ -100,7 +101,7 @@ class _Client:
                 self.view = ClientView("TIMEOUT", elapsed=time.monotonic() - self.t0)
                 return
             try:
-                value = self.result.get(timeout=min(remaining, GET_SLICE), interval=0.05, propagate=True)
+                value = get_within(self.result, min(remaining, GET_SLICE))
                 self.view = ClientView("SUCCESS", value, elapsed=time.monotonic() - self.t0)
                 return
             except CeleryTimeout:

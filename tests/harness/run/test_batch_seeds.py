@@ -9,7 +9,7 @@ import pytest
 from chord_chaos.check.result import Job
 from chord_chaos.harness.cluster.local import Cluster
 from chord_chaos.harness.run.batch import BatchRunner
-from chord_chaos.models.canvas import loads_workload
+from chord_chaos.models.canvas import loads_workload, parse_workload
 from chord_chaos.models.vocabulary import BACKENDS
 from tests.helpers import SEEDS_DIR
 
@@ -26,3 +26,31 @@ def test_seed_examples_pass_on_real_celery(backend: str, tmp_path: Path) -> None
     failed = {r.job.label: r.verdict.to_json() for r in results if r.verdict.verdict != "pass"}
     assert not failed
     assert len(results) == len(SEEDS)
+
+
+# Shapes on which random exploration once found the model wrong (fixed in the model, after
+# reading Celery's _fold_chain / group.__or__ and _handle_group_chord_error): kept as a
+# regression on real workers.
+_EB = {"task": "log_error"}
+EXPLORED: dict[str, dict[str, object]] = {
+    "group-led-nested-then-group": {"chain": [
+        {"group": [{"group": [{"task": "tag", "args": ["a"]}]}]},
+        {"group": [{"task": "tag", "args": ["b"]}, {"task": "tag", "args": ["c"]}]}]},
+    "group-led-nested-failing": {"chain": [
+        {"group": [{"group": [{"task": "fail", "args": ["h"], "link_error": _EB}]}]},
+        {"group": [{"task": "tag", "args": ["b"], "link_error": _EB},
+                   {"task": "tag", "args": ["c"], "link_error": _EB}]}]},
+    "chord-body-chain-of-a-group-errbacks": {"chord": {
+        "header": [{"task": "fail", "args": ["h"]}],
+        "body": {"chain": [{"group": [{"task": "tag", "args": ["b"], "link_error": _EB},
+                                      {"task": "tag", "args": ["c"], "link_error": _EB}]}]}}},
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shapes_exploration_found_pass_on_real_celery(backend: str, tmp_path: Path) -> None:
+    jobs = [Job(name, parse_workload(canvas)) for name, canvas in EXPLORED.items()]
+    with Cluster(backend=backend, run_dir=tmp_path / "run", state_dir=tmp_path / "state") as c:
+        results = list(BatchRunner(c, tmp_path / "out", timeout=20).run(jobs))
+    assert {r.job.label: r.verdict.to_json() for r in results if r.verdict.verdict != "pass"} == {}
+    assert len(results) == len(EXPLORED)
