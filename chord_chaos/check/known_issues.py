@@ -32,7 +32,13 @@ from chord_chaos.models.canvas import (
     uses_op,
     walk,
 )
-from chord_chaos.models.semantics import Prediction, as_group, chain_steps, result_is_group
+from chord_chaos.models.semantics import (
+    Prediction,
+    as_group,
+    chain_steps,
+    prepared_steps,
+    result_is_group,
+)
 
 Matcher = Callable[[Violation, Prediction, History], bool]
 
@@ -190,6 +196,57 @@ def _chord_body_chord_error_lost(v: Violation, p: Prediction, h: History) -> boo
     return any(isinstance(nodes.get(body), Chord) for body in p.chord_errors)
 
 
+def _stalled_chords(canvas: Canvas) -> list[str]:
+    """Paths of chords with a header member that is a chain ending in a group holding a chord."""
+    found = []
+    for path, node in walk(canvas):
+        if not isinstance(node, Chord):
+            continue
+        for i, member in enumerate(node.header):
+            mpath = f"{path}.chord.header[{i}]"
+            if not isinstance(member, Chain) or len(chain_steps(mpath, member)) < 2:
+                continue
+            last_path, last = prepared_steps(mpath, member)[-1]
+            grouped = as_group(last_path, last)
+            if grouped is not None and any(isinstance(m, Chord) for _, m in children(grouped[1], grouped[0])):
+                found.append(path)
+                break
+    return found
+
+
+def _downstream(p: Prediction, roots: set[str]) -> set[str]:
+    """Every node the prediction orders after one of ``roots``, and the roots."""
+    after: dict[str, set[str]] = {}
+    for before, later in p.happens_before:
+        after.setdefault(before, set()).add(later)
+    seen, todo = set(roots), list(roots)
+    while todo:
+        for nxt in after.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def _header_chain_group_chord_stalls(v: Violation, p: Prediction, h: History) -> bool:
+    """Redis: the outer chord's header finished as predicted (its every task ran as often as
+    predicted) and its body never started; what is explained is the hang, and "ran 0 times" of
+    the body's nodes and of what the model orders after them."""
+    if h.backend != "redis" or v.check not in ("liveness", "executions"):
+        return False
+    ran = executions_by_node(h.events)
+    for chord in _stalled_chords(_canvas(h)):
+        header = {n: k for n, k in p.executions.items() if n.startswith(f"{chord}.chord.header[")}
+        body = {n for n in p.executions if n.startswith(f"{chord}.chord.body")}
+        if any(ran.get(n, 0) != k for n, k in header.items()) or any(ran.get(n) for n in body):
+            continue  # the header did not finish as predicted, or the body started: not this bug
+        if v.check == "liveness":
+            return True
+        if v.observed == 0 and v.node in _downstream(p, body):
+            return True
+    return False
+
+
 def _worker_exit_on_reconnect(v: Violation, p: Prediction, h: History) -> bool:
     return v.check == "worker-exit" and "object has no attribute 'hostname'" in v.message
 
@@ -318,6 +375,23 @@ REGISTER: tuple[KnownIssue, ...] = (
             "header": [{"task": "fail"}],
             "body": {"chord": {"header": [], "body": {"task": "tag", "args": ["b"]}}}}}]},
         matches=_chord_body_chord_error_lost,
+    ),
+    KnownIssue(
+        id="redis-header-chain-group-chord",
+        title="Redis backend: a chord whose header holds a chain ending in a group that contains "
+              "a chord never runs its body: every header task finishes, the outer chord is never "
+              "counted complete, and its result never resolves (the database backend's "
+              "chord_unlock completes it)",
+        link="no Celery issue found (searched the tracker for nested chords in a chain's group in a "
+             "chord header); related: https://github.com/celery/celery/issues/2922 (closed: chords "
+             "within a chord built with group | task never call the outer body)",
+        celery_versions="5.7.0",
+        minimal_canvas={"chord": {"header": [{"chain": [
+            {"task": "tag", "args": ["a"]},
+            {"group": [{"task": "tag", "args": ["b"]},
+                       {"chord": {"header": [], "body": {"task": "tag", "args": ["c"]}}}]}]}],
+            "body": {"task": "tag", "args": ["z"]}}},
+        matches=_header_chain_group_chord_stalls,
     ),
     KnownIssue(
         id="database-retry-state",

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
+from chord_chaos.check.events import Event
 from chord_chaos.check.exact import Violation
 from chord_chaos.check.history import ClientView, History
 from chord_chaos.check.known_issues import REGISTER, match_known
+from chord_chaos.check.verdict import check
 from chord_chaos.models.canvas import parse_workload, workload_to_json
 from chord_chaos.models.semantics import predict
 from chord_chaos.models.vocabulary import CheckName
-from tests.helpers import REPO_ROOT, chord_history, chord_prediction, correct_chord_events
+from tests.helpers import REPO_ROOT, chord_history, chord_prediction, correct_chord_events, event
 
 
 def _history(canvas: object, client: ClientView) -> History:
@@ -117,7 +122,6 @@ def test_chord_body_chord_error_matches_a_hang_on_redis_only() -> None:
 
 
 def test_a_worker_exit_matches_only_with_celerys_reconnect_error() -> None:
-    from dataclasses import replace
 
 
     h = chord_history(correct_chord_events())
@@ -130,7 +134,6 @@ def test_a_worker_exit_matches_only_with_celerys_reconnect_error() -> None:
 
 
 def test_a_child_killed_after_its_task_succeeded_matches_only_that_hang() -> None:
-    from dataclasses import replace
 
 
     events = correct_chord_events()[:4]  # both header tasks ended; the body never ran
@@ -147,7 +150,6 @@ def test_a_child_killed_after_its_task_succeeded_matches_only_that_hang() -> Non
 def test_database_retry_state_matches_the_int_retry_value_typeerror_too() -> None:
     """The seed retry_in_header.json retries with the int 5: dict(5) is a TypeError, which
     exception_to_python re-raises with its own message (a sequence gives ValueError)."""
-    from dataclasses import replace
 
     workload = parse_workload({"chord": {"header": [{"task": "retry", "args": [2, 5], "immutable": True},
                                                     {"task": "add", "args": [1, 1]}],
@@ -165,7 +167,6 @@ def test_database_retry_state_matches_the_int_retry_value_typeerror_too() -> Non
 
 
 def test_a_message_lost_off_the_queue_explains_the_hang_and_what_never_ran_after_it() -> None:
-    from dataclasses import replace
 
     from chord_chaos.check.events import Event
 
@@ -196,3 +197,45 @@ def test_a_message_lost_off_the_queue_explains_the_hang_and_what_never_ran_after
     flushed = replace(h, faults={"faults": [{"kind": "restart_redis", "target": "broker", "at": 0.0,
                                              "duration": 0.1}]})
     assert match_known([hang], chord_prediction(), flushed)[0] == []
+
+
+def _ran(workload: object, skip: tuple[str, ...] = (), backend: str = "redis") -> tuple[Any, History]:
+    """A history in which every predicted execution ran with its predicted arguments, except
+    the nodes under ``skip``, and get() timed out: the checker's own violations, no hand-made."""
+    w = parse_workload(workload)
+    p = predict(w)
+    events: list[Event] = []
+    for i, (node, calls) in enumerate(sorted(p.calls.items())):
+        if node.startswith(skip) or not calls:
+            continue
+        args = list(calls[0].args or [])
+        events += [event("start", node, 2 * i, args), event("end", node, 2 * i + 1, outcome=calls[0].result)]
+    h = History("r", workload_to_json(w), backend, ClientView("TIMEOUT"), tuple(events), 5.0)
+    return p, h
+
+
+def test_header_chain_group_chord_explains_its_stall_and_nothing_else() -> None:
+    issue = next(k for k in REGISTER if k.id == "redis-header-chain-group-chord")
+    canvas = {"chain": [issue.minimal_canvas, {"task": "tag", "args": ["after"]}]}
+    p, h = _ran(canvas, skip=("$.chain[0].chord.body", "$.chain[1]"))
+    found = check(p, h)
+    assert found.verdict == "pass"
+    assert sorted(v.check for _, v in found.known) == ["executions", "executions", "liveness"]
+    assert {k for k, _ in found.known} == {issue.id}
+    # the same stall on the database backend is not this bug
+    assert check(p, replace(h, backend="database")).verdict == "violation"
+    # a header task that never ran: the header did not finish, so the hang stays unexplained
+    p2, h2 = _ran(canvas, skip=("$.chain[0].chord.body", "$.chain[1]",
+                                "$.chain[0].chord.header[0].chain[1].group[0]"))
+    assert check(p2, h2).verdict == "violation" and not check(p2, h2).known
+    # the body started (and got stuck): a different bug, not explained
+    body = event("start", "$.chain[0].chord.body", 99, [["x"]])
+    assert check(p, replace(h, events=(*h.events, body))).verdict == "violation"
+    # a chord header without the chain-ending-in-a-group-with-a-chord shape
+    plain = {"chain": [{"chord": {"header": [{"chain": [{"task": "tag", "args": ["a"]},
+                                                        {"group": [{"task": "tag", "args": ["b"]},
+                                                                   {"task": "tag", "args": ["c"]}]}]}],
+                                  "body": {"task": "tag", "args": ["z"]}}},
+                       {"task": "tag", "args": ["after"]}]}
+    p3, h3 = _ran(plain, skip=("$.chain[0].chord.body", "$.chain[1]"))
+    assert check(p3, h3).verdict == "violation" and not check(p3, h3).known
