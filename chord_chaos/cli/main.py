@@ -128,25 +128,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from chord_chaos.harness.infra.supervisor import signal_name, signals_interrupt
+    """Ctrl-C and SIGTERM raise ``Interrupted`` anywhere inside, the reporting of it included."""
+    from chord_chaos.harness.infra.supervisor import signals_interrupt
 
     args = build_parser().parse_args(argv)
+    with signals_interrupt():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from chord_chaos.harness.infra.errors import HarnessError
+    from chord_chaos.harness.infra.supervisor import signal_name
+
     try:
-        with signals_interrupt():
-            code: int = args.func(args)
-    except UsageError as exc:
+        code: int = args.func(args)
+    except (UsageError, HarnessError) as exc:
         print(f"chord-chaos: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as stop:
         print("chord-chaos: interrupted; every process started was stopped", file=sys.stderr)
         return exit_for_signal(signal_name(stop))
-    except Exception as exc:
-        from chord_chaos.harness.infra.errors import HarnessError
-
-        if isinstance(exc, HarnessError):
-            print(f"chord-chaos: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        raise
     return code
 
 

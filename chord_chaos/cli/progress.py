@@ -35,7 +35,8 @@ def table(tallies: list[Tally], title: str) -> Table:
 class Progress:
     """``on_run`` for Campaign; a context manager that owns the live display."""
 
-    def __init__(self, budget: float, stream: TextIO = sys.stderr, plain: bool = False) -> None:
+    def __init__(self, budget: float, stream: TextIO | None = None, plain: bool = False) -> None:
+        stream = stream or sys.stderr  # looked up now: a test may have replaced it since import
         self.console = Console(file=stream, stderr=stream is sys.stderr)
         self.plain = plain
         self.budget = budget

@@ -300,7 +300,7 @@ def signals_interrupt() -> Iterator[None]:
     try:
         yield
     finally:
-        _term_interrupts = before
+        _term_interrupts, _interrupted = before, None
         sys.unraisablehook = hook
 
 
