@@ -4,11 +4,13 @@ loopback port that retries a lost port race, and a stop or kill through its supe
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
-from typing import Any
+from typing import Self
 
 from chord_chaos.harness.infra import ports
 from chord_chaos.harness.infra.errors import HarnessError
+from chord_chaos.harness.infra.registry import POLL
 from chord_chaos.harness.infra.supervisor import Managed, Supervisor
 
 START_ATTEMPTS = 3  # a port from free_port can be taken before the server binds it
@@ -44,14 +46,35 @@ class OwnedProcess:
     def _spawn(self, binary: str, port: int) -> Managed:
         raise NotImplementedError
 
-    def _wait_ready(self, proc: Managed, port: int, offset: int) -> bool:
-        """True once ready; False if it exited or lost the port; a HarnessError on timeout."""
+    def _answers(self, proc: Managed, port: int) -> bool:
+        """Whether it serves on ``port`` (one bounded request, not a log line)."""
         raise NotImplementedError
 
     def _lost_race(self, proc: Managed, offset: int) -> bool:
-        raise NotImplementedError
+        """Whether its log, from ``offset`` on (this attempt), says the port was taken (both
+        servers log the kernel's "address already in use")."""
+        try:
+            with self.log.open("rb") as log:
+                log.seek(offset)
+                return b"address already in use" in log.read().lower()
+        except OSError:
+            return False
 
-    def start(self) -> Any:
+    def _wait_ready(self, proc: Managed, port: int, offset: int) -> bool:
+        """True once it answers; False if it exited or lost the port; a HarnessError (and the
+        process killed) after ``ready_timeout``."""
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if proc.exited() or self._lost_race(proc, offset):
+                return False
+            if self._answers(proc, port):
+                return True
+            time.sleep(POLL)
+        self.supervisor.stop(proc, grace=0.0, sig=signal.SIGKILL)
+        raise HarnessError(f"{self.label} not ready on {ports.HOST}:{port} after "
+                           f"{self.ready_timeout:g} s; see {self.log}")
+
+    def start(self) -> Self:
         """Start and wait until ready; a fixed port keeps the port across restarts."""
         binary = self._binary()
         tail = ""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import redis
@@ -18,7 +17,6 @@ from redis.retry import Retry
 from chord_chaos.harness.infra.errors import HarnessError
 from chord_chaos.harness.infra.owned import OwnedProcess
 from chord_chaos.harness.infra.ports import HOST
-from chord_chaos.harness.infra.registry import POLL
 from chord_chaos.harness.infra.supervisor import Managed, Supervisor
 
 READY_TIMEOUT = 10.0
@@ -78,16 +76,8 @@ class RedisServer(OwnedProcess):
             raise HarnessError(f"redis-server ({self.role}) has no port yet; start it first")
         return f"redis://{HOST}:{self.port}/{db}"
 
-    def start(self) -> RedisServer:
-        """Start and wait until PING answers; a fixed port keeps the port across restarts."""
-        server: RedisServer = super().start()
-        return server
-
     def _binary(self) -> str:
         return redis_binary()
-
-    def _lost_race(self, proc: Managed, offset: int) -> bool:
-        return "Address already in use" in proc.log_tail(20)
 
     def _spawn(self, binary: str, port: int) -> Managed:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -95,18 +85,8 @@ class RedisServer(OwnedProcess):
                 "--daemonize", "no", "--dir", str(self.data_dir), "--protected-mode", "yes"]
         return self.supervisor.spawn(argv, f"redis-{self.role}", self.log)
 
-    def _wait_ready(self, proc: Managed, port: int, offset: int = 0) -> bool:
-        """True once PING answers, False if the process exited; bounded by ``ready_timeout``."""
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if proc.exited():
-                return False
-            if ping(port, timeout=0.25):
-                return True
-            time.sleep(POLL)
-        self.supervisor.stop(proc, grace=0.0, sig=signal.SIGKILL)
-        raise HarnessError(f"redis-server ({self.role}) not ready on {HOST}:{port} after "
-                           f"{self.ready_timeout:g} s; see {self.log}")
+    def _answers(self, proc: Managed, port: int) -> bool:
+        return ping(port, timeout=0.25)
 
     @property
     def label(self) -> str:

@@ -25,8 +25,6 @@ Toxiproxy 2.12 quirks this module accounts for:
 from __future__ import annotations
 
 import shutil
-import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,15 +39,12 @@ from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 from chord_chaos.harness.infra.errors import HarnessError, one_line
 from chord_chaos.harness.infra.owned import OwnedProcess
 from chord_chaos.harness.infra.ports import HOST
-from chord_chaos.harness.infra.registry import POLL
 from chord_chaos.harness.infra.supervisor import Managed, Supervisor
 
 READY_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 3.0
 LOG_LEVEL = "debug"
 REPO_BINARY = Path(__file__).resolve().parents[3] / "bin" / "toxiproxy-server"
-_LOST_RACE = "address already in use"
-
 T = TypeVar("T")
 
 
@@ -100,11 +95,6 @@ class ToxiproxyServer(OwnedProcess):
     def log(self) -> Path:
         return self.workdir / "toxiproxy.log"
 
-    def start(self) -> ToxiproxyServer:
-        """Start and wait until it listens and answers ``GET /version``; retry a lost port race."""
-        server: ToxiproxyServer = super().start()
-        return server
-
     def _binary(self) -> str:
         return toxiproxy_binary()
 
@@ -113,27 +103,9 @@ class ToxiproxyServer(OwnedProcess):
         argv = [binary, "-host", HOST, "-port", str(port)]
         return self.supervisor.spawn(argv, "toxiproxy", self.log, env={"LOG_LEVEL": LOG_LEVEL})
 
-    def _lost_race(self, proc: Managed, offset: int) -> bool:
-        """Whether the log, from ``offset`` on (this attempt), says the port was taken."""
-        try:
-            with self.log.open("rb") as log:
-                log.seek(offset)
-                return _LOST_RACE.encode() in log.read()
-        except OSError:
-            return False
-
-    def _wait_ready(self, proc: Managed, port: int, offset: int) -> bool:
-        """True once it listens and answers; False if it exited or lost the port; bounded."""
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if proc.exited() or self._lost_race(proc, offset):
-                return False
-            if _listens(proc.pid, port) and _answers(port, timeout=0.25):
-                return True
-            time.sleep(POLL)
-        self.supervisor.stop(proc, grace=0.0, sig=signal.SIGKILL)
-        raise HarnessError(f"toxiproxy-server not ready on {HOST}:{port} after "
-                           f"{self.ready_timeout:g} s; see {self.log}")
+    def _answers(self, proc: Managed, port: int) -> bool:
+        """It listens itself (a holder of the port may answer HTTP too) and ``GET /version`` works."""
+        return _listens(proc.pid, port) and _answers(port, timeout=0.25)
 
     @property
     def label(self) -> str:
