@@ -1,6 +1,6 @@
 """One canvas under one fault plan, on a chaos cluster, with Maelstrom's fixed phases.
 
-submit -> faults (the nemesis, stepped from this thread) -> heal everything -> recovery
+submit -> faults (the nemesis, stepped in the runner's nemesis thread) -> heal everything -> recovery
 window (``get()`` may still resolve) -> settle the ledger -> History on disk -> check ->
 reset the cluster for the next run. The client retries ``get()`` through connection errors
 (they are the faults', recorded in the history), so a fault on the client's own links is seen
