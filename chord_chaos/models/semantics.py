@@ -516,14 +516,26 @@ def _check_led_by_group(path: str, c: Chain) -> None:
         raise CanvasError(f"{path}.chain[{i}]", f"a one-member group {problem} (it stays the chord "
                           "body) and is not modelled", "give the group a second member")
     body_group = result_is_group(f"{path}.chain[{i}]", first)  # the chord body's result
+    previous = first
     for i, item in items[2:]:
         p, item = _unroll(f"{path}.chain[{i}]", item)
+        if isinstance(previous, Chord) and _has_errback(previous):
+            raise CanvasError(p, f"a step following a chord that has an errback: {problem}, and "
+                              "chord.__or__ moves the step into the chord's body, whose errbacks "
+                              "Celery then does not call on ChordError; not modelled",
+                              "lead the chain with a task, or drop the step")
+        previous = item
         if isinstance(item, Chain | Group):
             if body_group:  # chain(chord(g, group), item): the step after a group body
                 raise CanvasError(p, f"a chain or group after a group chord body {problem}; not "
                                   "modelled", "put a task between them")
             return  # from here on, chain.__or__ follows _merge_chain_step
         body_group = result_is_group(p, item)
+
+
+def _has_errback(c: Chord) -> bool:
+    """A chord errback, or one on its body task: both are lost once the body becomes a chain."""
+    return c.link_error is not None or (isinstance(c.body, Task) and c.body.link_error is not None)
 
 
 def check_workload(workload: Workload) -> None:

@@ -711,6 +711,23 @@ def test_a_one_member_group_after_a_leading_group_is_rejected_not_guessed() -> N
     assert ok.status == "SUCCESS"
 
 
+def test_a_step_after_a_chord_with_an_errback_in_a_group_led_chain_is_rejected() -> None:
+    # chord.__or__ moves the step into the chord's body (seen on real Celery, both backends:
+    # the chord's errback then never runs on ChordError); a task-led chain keeps it a step
+    failing = chord([tag("h"), T("fail", "f")], tag("z"))
+    for after in (tag("t", si=True), group(tag("t", si=True))):
+        for on_chord in (True, False):  # the chord's own errback, or its body task's
+            body = tag("z") if on_chord else tag("z", link_error=T("log_error"))
+            c = chord([tag("h"), T("fail", "f")], body)
+            if on_chord:
+                c["link_error"] = T("log_error")
+            with pytest.raises(CanvasError, match="a step following a chord that has an errback"):
+                P(chain(group(tag("a"), tag("b")), c, after))
+    assert P(chain(tag("a"), {**failing, "link_error": T("log_error")}, tag("t", si=True))
+             ).executions["$.chain[1].link_error"] == 1
+    assert P(chain(group(tag("a"), tag("b")), failing, tag("t", si=True))).status == "FAILURE"
+
+
 def test_a_chain_after_a_group_chord_body_in_a_group_led_chain_is_rejected() -> None:
     """chain(group(a, b), group(c, d), chain(e)) is chain(chord(group(a, b), group(c, d)), e)
     in Celery: e follows a group body (group-body-continuation), not chord(group(c, d), e)."""
