@@ -193,8 +193,10 @@ def _parallel(args: argparse.Namespace, shard: int, shards: int) -> int:
             argv += ["--scenario", name]
         for name in args.backend or []:
             argv += ["--backend", name]
+        # Their own sessions: a terminal's Ctrl-C reaches this process only, which passes it on
+        # exactly once (a second one would stop a child at once, before its summary).
         children.append(subprocess.Popen(argv, env={**os.environ, PLAIN_PROGRESS: "1"},
-                                         stdout=subprocess.DEVNULL))
+                                         stdout=subprocess.DEVNULL, start_new_session=True))
     try:
         codes = [c.wait() for c in children]
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM (cli.main's signals_interrupt)
@@ -207,18 +209,18 @@ def _parallel(args: argparse.Namespace, shard: int, shards: int) -> int:
                    args.junit, args.fail_on)
 
 
-def _stop_children(children: list[subprocess.Popen[bytes]], notice: float = 2.0,
-                   grace: float = 60.0) -> list[int]:
-    """Ctrl-C reached the terminal's whole group (each child stops by itself and writes its
-    summary) or only this process: after ``notice`` s, pass it on to the children still
-    running; SIGKILL any still running after ``grace`` s (their servers die with them)."""
-    for timeout, sig in ((notice, signal.SIGINT), (grace, signal.SIGKILL)):
-        deadline = time.monotonic() + timeout
-        for c in children:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                c.wait(timeout=max(0.0, deadline - time.monotonic()))
-            if c.poll() is None:
-                c.send_signal(sig)
+def _stop_children(children: list[subprocess.Popen[bytes]], grace: float = 60.0) -> list[int]:
+    """Pass Ctrl-C on to every child once (each stops its run and writes its summary); SIGKILL
+    any still running after ``grace`` s (their servers die with them)."""
+    for c in children:
+        if c.poll() is None:
+            c.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + grace
+    for c in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            c.wait(timeout=max(0.0, deadline - time.monotonic()))
+        if c.poll() is None:
+            c.kill()
     return [c.wait() for c in children]
 
 
