@@ -215,5 +215,6 @@ def test_ctrl_c_stops_parallel_workers_and_merges_what_they_wrote(
     code, out, err, took = c.finish()
     _stopped_cleanly(c, pids, code, err, took)
     merged = c.summary()
-    assert merged["merged_from"] == 2 and merged["interrupted"] == "SIGINT"
-    assert sum(s["interrupted"] for s in merged["scenarios"]) >= 1 and "2 workers" in out
+    assert merged["merged_from"] == 2 and merged["interrupted"] == "SIGINT" and "2 workers" in out
+    t = merged["totals"]  # a child stopped between runs has no interrupted run: every run counted
+    assert t["runs"] == t["passed"] + t["violations"] + t["unknown"] + t["interrupted"] >= 1
