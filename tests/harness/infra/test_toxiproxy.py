@@ -80,14 +80,17 @@ def _timed(call: Callable[[], object]) -> float:
 
 
 def _close_delay(link: Link) -> float:
-    """How long after redis answers QUIT the client sees the connection closed (EOF).
+    """How long after sending QUIT the client sees the connection closed (EOF).
 
-    A plain socket: what is measured is a TCP close, and redis-py's Connection is untyped.
+    Timed from the send, not from redis's answer: the close is held from when the proxy sees
+    redis close, which a busy test process may read its answer after, so only a clock started
+    before the QUIT bounds the delay from below. A plain socket: what is measured is a TCP
+    close, and redis-py's Connection is untyped.
     """
     with socket.create_connection((HOST, link.listen_port), timeout=2.0) as sock:
+        start = time.monotonic()
         sock.sendall(b"QUIT\r\n")
         assert sock.recv(64) == b"+OK\r\n"
-        start = time.monotonic()
         assert sock.recv(64) == b""
         return time.monotonic() - start
 
