@@ -6,8 +6,8 @@ TOXIPROXY_VERSION := v2.12.0
 TEST_TIMEOUT := 900
 CHAOS_BUDGET ?= 600
 CHAOS_ARGS ?=
-GATE_BUDGET ?= 100
-GATE_WORKERS ?= 2
+GATE_BUDGET ?= 150
+GATE_WORKERS ?= 1
 # Tests and campaigns mostly wait on real processes (timeouts, visibility windows): two per core.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 GATE_SCENARIOS := broker-latency backend-resets worker-killed-mid-header worker-killed-mid-body \
