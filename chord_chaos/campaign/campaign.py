@@ -87,6 +87,7 @@ class Campaign:
     factory: ClusterFactory = local_cluster  # compose mode passes its own
     tallies: list[Tally] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    t0: float = field(default_factory=time.monotonic)  # reset when the campaign starts
 
     def run(self) -> Summary:
         """Run the campaign; returns the summary (also written to ``summary.json``).
@@ -94,6 +95,7 @@ class Campaign:
         Ctrl-C or SIGTERM ends it early: the run in flight is torn down and counted as
         ``interrupted``, and the summary says which signal stopped the campaign."""
         started, t0 = time.time(), time.monotonic()
+        self.t0 = t0
         order = sorted(self.pairs, key=lambda p: (p[1], p[0].delivery))
         self.tallies = [Tally(s.name, b, s.delivery) for s, b in order]
         live: _Live | None = None
@@ -212,5 +214,6 @@ class _Pair:
             "scenario": self.scenario.name, "backend": self.backend, "stage": stage,
             "verdict": result.verdict.verdict, "run": result.history.run, "report": str(path),
             "replay": f"chord-chaos replay {path}", "reproduction": origin.reproduction,
+            "found_after": round(time.monotonic() - self.campaign.t0, 1),
             "messages": [v.message for v in result.verdict.violations] + list(result.verdict.reasons)})
 

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from chord_chaos.check.coverage import shape_features
+from chord_chaos.check.effectiveness import HIT, PROCESS_FAULTS
+from chord_chaos.check.outlived import outlived
 from chord_chaos.check.result import RunResult
 from chord_chaos.harness.infra.files import write_atomic
 from chord_chaos.models.vocabulary import VerdictKind
@@ -32,8 +35,13 @@ class Tally:
     unknown: int = 0
     interrupted: int = 0  # the run in flight when Ctrl-C or SIGTERM came: neither pass nor unknown
     seconds: float = 0.0
+    landed_runs: int = 0  # of the runs whose nemesis applied a fault: every fault hit
+    faulted_runs: int = 0
     anomaly_properties: Counter[str] = field(default_factory=Counter)
     known_issues: Counter[str] = field(default_factory=Counter)
+    landings: Counter[str] = field(default_factory=Counter)  # "kind:hit" / "kind:missed" / ...
+    hits: Counter[str] = field(default_factory=Counter)  # "kind x role": what the hits reached
+    features: Counter[str] = field(default_factory=Counter)  # coverage: shape features and timeouts
 
     def add(self, result: RunResult, seconds: float, shrinking: bool) -> None:
         v = result.verdict
@@ -49,11 +57,36 @@ class Tally:
         self.anomalies += bool(v.anomalies)
         self.anomaly_properties.update(prop for prop, _ in v.anomalies)
         self.known_issues.update(k for k, _ in v.known)
+        self.landings.update(f"{landing.kind}:{landing.outcome}" for landing in v.landings)
+        self.hits.update(f"{landing.kind} x {role}" for landing in v.landings
+                         if landing.outcome == HIT for role in landing.roles)
+        self.features.update(shape_features(result.job.workload))
+        self.features.update(f"outlived {name}" for name in outlived(result.history.events))
+        if v.landings:
+            self.faulted_runs += 1
+            self.landed_runs += all(landing.outcome == HIT for landing in v.landings)
+
+    def effectiveness(self, kinds: tuple[str, ...] | None = None) -> tuple[int, int]:
+        """(hit, applied) over faults of ``kinds`` (all kinds by default; unmeasured ones out)."""
+        hit = applied = 0
+        for key, n in self.landings.items():
+            kind, _, outcome = key.partition(":")
+            if (kinds is None or kind in kinds) and outcome != "unmeasured":
+                applied += n
+                hit += n if outcome == HIT else 0
+        return hit, applied
+
+    def process_effectiveness(self) -> tuple[int, int]:
+        return self.effectiveness(tuple(PROCESS_FAULTS))
 
     # summary name -> attribute, for every counter that adds up across runs, shards and workers
     COUNTERS: ClassVar[dict[str, str]] = {"runs": "runs", "shrink_runs": "shrink_runs", "faults": "faults",
                 "passed": "passed", "violations": "violations", "known_issue_runs": "known",
-                "anomaly_runs": "anomalies", "unknown": "unknown", "interrupted": "interrupted"}
+                "anomaly_runs": "anomalies", "unknown": "unknown", "interrupted": "interrupted",
+                "faulted_runs": "faulted_runs", "landed_runs": "landed_runs"}
+    COUNTED: ClassVar[tuple[str, ...]] = ("anomaly_properties", "known_issues", "landings", "hits",
+                                          "features")
+    JSON_NAMES: ClassVar[dict[str, str]] = {"anomaly_properties": "anomalies"}
 
     def counts(self) -> dict[str, int]:
         return {name: getattr(self, attr) for name, attr in self.COUNTERS.items()}
@@ -62,20 +95,19 @@ class Tally:
         """Add another tally of the same pair (a shard's, a worker's)."""
         for attr in (*self.COUNTERS.values(), "seconds"):
             setattr(self, attr, getattr(self, attr) + getattr(other, attr))
-        self.anomaly_properties.update(other.anomaly_properties)
-        self.known_issues.update(other.known_issues)
+        for attr in self.COUNTED:
+            getattr(self, attr).update(getattr(other, attr))
 
     def to_json(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "backend": self.backend, "delivery": self.delivery,
                 **self.counts(), "seconds": round(self.seconds, 1),
-                "anomalies": dict(sorted(self.anomaly_properties.items())),
-                "known_issues": dict(sorted(self.known_issues.items()))}
+                **{self.JSON_NAMES.get(a, a): dict(sorted(getattr(self, a).items())) for a in self.COUNTED}}
 
     @staticmethod
     def from_json(obj: dict[str, Any]) -> Tally:
-        t = Tally(obj["scenario"], obj["backend"], obj["delivery"], seconds=obj.get("seconds", 0.0),
-                  anomaly_properties=Counter(obj.get("anomalies", {})),
-                  known_issues=Counter(obj.get("known_issues", {})))
+        t = Tally(obj["scenario"], obj["backend"], obj["delivery"], seconds=obj.get("seconds", 0.0))
+        for attr in Tally.COUNTED:
+            setattr(t, attr, Counter(obj.get(Tally.JSON_NAMES.get(attr, attr), {})))
         for name, attr in Tally.COUNTERS.items():
             setattr(t, attr, obj.get(name, 0))
         return t

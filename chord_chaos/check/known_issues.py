@@ -32,6 +32,7 @@ from chord_chaos.models.canvas import (
     uses_op,
     walk,
 )
+from chord_chaos.models.faults import node_role
 from chord_chaos.models.semantics import (
     Prediction,
     as_group,
@@ -71,13 +72,18 @@ def _canvas(history: History) -> Canvas:
 
 
 def _ends_in_group(canvas: Canvas) -> bool:
-    """Whether the result of this canvas is a GroupResult (a group, or a chain/chord ending in one)."""
+    """Whether the result of this canvas is a GroupResult (a group, or a chain/chord ending in one).
+
+    A one-member group as a chain step is unrolled into its task (``maybe_unroll_group``); as a
+    chord body it is not, and stays a GroupResult whose member the failure never reaches
+    (``Backend.mark_as_failure`` descends into a chord's body but marks only signatures with an
+    id of their own)."""
     if isinstance(canvas, Group):
         return len(canvas.items) != 1 or _ends_in_group(canvas.items[0])
     if isinstance(canvas, Chain):
         return bool(canvas.items) and _ends_in_group(canvas.items[-1])
     if isinstance(canvas, Chord):
-        return _ends_in_group(canvas.body)
+        return isinstance(canvas.body, Group) or _ends_in_group(canvas.body)
     return False
 
 
@@ -194,6 +200,19 @@ def _chord_body_chord_error_lost(v: Violation, p: Prediction, h: History) -> boo
         return False
     nodes = dict(walk(_canvas(h)))
     return any(isinstance(nodes.get(body), Chord) for body in p.chord_errors)
+
+
+def _header_chord_body_chord_stalls(v: Violation, p: Prediction, h: History) -> bool:
+    """Database: a chord inside another chord (its header or its body), whose body is itself a
+    chord, failed in its own header; what awaits it (the outer chord_unlock, or get() on the
+    innermost body, whose parents no longer lead to the failure) waits on the body chord's
+    body, which is never marked."""
+    if h.backend != "database" or v.check != "liveness":
+        return False
+    nodes = dict(walk(_canvas(h)))
+    return any(isinstance(nodes.get(body), Chord)
+               and node_role(body.removesuffix(".chord.body")) in ("header", "body")
+               for body in p.chord_errors)
 
 
 def _stalled_chords(canvas: Canvas) -> list[str]:
@@ -375,6 +394,24 @@ REGISTER: tuple[KnownIssue, ...] = (
             "header": [{"task": "fail"}],
             "body": {"chord": {"header": [], "body": {"task": "tag", "args": ["b"]}}}}}]},
         matches=_chord_body_chord_error_lost,
+    ),
+    KnownIssue(
+        id="database-header-chord-body-chord",
+        title="Database backend: when a chord inside another chord (in its header or its body) "
+              "has a chord as its body and fails in its own header, the result never resolves: the "
+              "ChordError is stored under the body chord's own id, while the outer chord_unlock, or "
+              "get() on the innermost body, waits on that body's body, which stays PENDING (found "
+              "by swarm-drawn canvases)",
+        link="no Celery issue for this shape found; related: https://github.com/celery/celery/issues/"
+             "9674 and its fix https://github.com/celery/celery/pull/10323 (a failure now descends "
+             "into a chained chord step's body, but not into a chord body that is a chord)",
+        celery_versions="5.7.0",
+        minimal_canvas={"chord": {"header": [{"chord": {
+            "header": [{"task": "fail"}],
+            "body": {"chord": {"header": [], "body": {"task": "tag", "args": ["b"]}}}}}],
+            "body": {"task": "tag", "args": ["z"]}}},
+        matches=_header_chord_body_chord_stalls,
+        backend="database",
     ),
     KnownIssue(
         id="redis-header-chain-group-chord",

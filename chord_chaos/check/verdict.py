@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chord_chaos.check.bounded import FAULT_CHECKS, SAFETY
+from chord_chaos.check.effectiveness import Landing, landings
 from chord_chaos.check.exact import CHECKS, Violation
 from chord_chaos.check.history import History
 from chord_chaos.check.known_issues import match_known
@@ -30,6 +31,7 @@ class Verdict:
     known: tuple[tuple[str, Violation], ...] = ()
     reasons: tuple[str, ...] = field(default=())
     anomalies: tuple[tuple[str, Violation], ...] = ()  # (property not promised, what happened)
+    landings: tuple[Landing, ...] = ()  # whether each applied fault hit work in flight
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -38,6 +40,7 @@ class Verdict:
             "known_issues": [{"issue": k, **v.to_json()} for k, v in self.known],
             "anomalies": [{"property": prop, **v.to_json()} for prop, v in self.anomalies],
             "unknown_reasons": list(self.reasons),
+            "landings": [landing.to_json() for landing in self.landings],
         }
 
 
@@ -45,6 +48,7 @@ def check(prediction: Prediction, history: History) -> Verdict:
     if history.harness_errors:
         return Verdict(VerdictKind.UNKNOWN, reasons=history.harness_errors)
     try:
+        landed = landings(history) if history.faulted else ()
         anomalies: list[tuple[str, Violation]] = []
         if history.faulted:
             found, anomalies = _fault_findings(prediction, history)
@@ -55,7 +59,7 @@ def check(prediction: Prediction, history: History) -> Verdict:
         crash = f"checker crashed: {traceback.format_exc(limit=3)}"
         return Verdict(VerdictKind.UNKNOWN, reasons=(crash,))
     kind = VerdictKind.VIOLATION if unexplained else VerdictKind.PASS
-    return Verdict(kind, tuple(unexplained), tuple(known), anomalies=tuple(anomalies))
+    return Verdict(kind, tuple(unexplained), tuple(known), anomalies=tuple(anomalies), landings=landed)
 
 
 def _fault_findings(p: Prediction, h: History) -> tuple[list[Violation], list[tuple[str, Violation]]]:

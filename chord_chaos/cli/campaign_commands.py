@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from chord_chaos.campaign.summary import Summary
-from chord_chaos.cli.input import EXIT_OK, EXIT_UNKNOWN, EXIT_VIOLATION, UsageError, exit_for_signal
+from chord_chaos.cli.input import (
+    EXIT_OK,
+    EXIT_SELF_CHECK,
+    EXIT_UNKNOWN,
+    EXIT_VIOLATION,
+    UsageError,
+    exit_for_signal,
+)
 
 PLAIN_PROGRESS = "CC_PLAIN_PROGRESS"  # set for shard children: one line per run, no live table
 
@@ -45,6 +52,7 @@ def add_campaign_commands(sub: Any) -> None:
     c.add_argument("--fail-on", choices=["unknown", "violation"], default="unknown",
                    help="exit non-zero on a violation or an unknown run (default), or on a "
                         "violation only (unknown runs are still reported)")
+    _min_landing_option(c)
     c.set_defaults(func=cmd_chaos)
 
     s = sub.add_parser("scenarios", help="list the chaos scenarios, one line each")
@@ -61,6 +69,7 @@ def add_campaign_commands(sub: Any) -> None:
                    help="summary.json files, or directories holding one")
     m.add_argument("--out", default="reports/merged", help="where the merged summary.json goes")
     m.add_argument("--junit", default=None, metavar="FILE", help="also write JUnit XML here")
+    _min_landing_option(m)
     m.set_defaults(func=cmd_merge)
 
     k = sub.add_parser("known-issues", help="list the known-issues register; --check reruns each")
@@ -71,6 +80,13 @@ def add_campaign_commands(sub: Any) -> None:
     k.add_argument("--junit", default=None, metavar="FILE", help="write the check as JUnit XML")
     k.add_argument("--report-dir", default="reports/known-issues", help="histories of the check")
     k.set_defaults(func=cmd_known_issues)
+
+
+def _min_landing_option(parser: Any) -> None:
+    parser.add_argument("--min-landing", type=float, default=0.0, metavar="FRACTION",
+                        help="self-check: exit 4 when fewer than this share of process faults hit a "
+                             "task in flight, or a 'mid-' scenario lands in under 95%% of its runs "
+                             "(default 0: reported only; the gate uses 0.8)")
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -155,13 +171,22 @@ def _campaign(args: argparse.Namespace, pairs: list[Any]) -> int:
 
             campaign.factory = lambda backend, delivery: ComposeCluster(delivery).start()
         summary = campaign.run()
-    return _finish(summary, f"chord-chaos campaign, seed {args.seed}", args.junit, args.fail_on)
+    return _finish(summary, f"chord-chaos campaign, seed {args.seed}", args.junit, args.fail_on,
+                   args.min_landing)
 
 
-def _finish(summary: Summary, title: str, junit: str | None, fail_on: str = "unknown") -> int:
+def _finish(summary: Summary, title: str, junit: str | None, fail_on: str = "unknown",
+            min_landing: float = 0.0) -> int:
+    from chord_chaos.campaign.self_check import coverage_lines, landing_lines, self_check
+    from chord_chaos.check.coverage import SHAPE_FEATURES
     from chord_chaos.cli.progress import print_table
 
     print_table(summary.tallies, f"{title}, {summary.elapsed:.0f} s")
+    for line in [*landing_lines(summary), *coverage_lines(summary, SHAPE_FEATURES)]:
+        print(line)
+    problems = self_check(summary, min_landing) if min_landing > 0 else []
+    for problem in problems:
+        print(f"SELF-CHECK FAILED: {problem}")
     for failure in summary.failures:
         print(f"{failure['verdict'].upper()} {failure['scenario']}/{failure['backend']} "
               f"({failure.get('stage', '-')}): {'; '.join(failure['messages'])[:300]}\n"
@@ -175,7 +200,8 @@ def _finish(summary: Summary, title: str, junit: str | None, fail_on: str = "unk
         print(f"chord-chaos: interrupted ({summary.interrupted}); every process started was stopped, "
               "the summary holds what finished", file=sys.stderr)
         return exit_for_signal(summary.interrupted)
-    return _exit_for_summary(summary, fail_on)
+    code = _exit_for_summary(summary, fail_on)
+    return EXIT_SELF_CHECK if code == EXIT_OK and problems else code
 
 
 def _parallel(args: argparse.Namespace, shard: int, shards: int) -> int:
@@ -206,7 +232,7 @@ def _parallel(args: argparse.Namespace, shard: int, shards: int) -> int:
     if not present:
         raise UsageError(f"no worker wrote a summary (exit codes {codes}); see the lines above")
     return _merged(present, report_dir, f"chord-chaos campaign, seed {args.seed}, {n} workers",
-                   args.junit, args.fail_on)
+                   args.junit, args.fail_on, args.min_landing)
 
 
 def _stop_children(children: list[subprocess.Popen[bytes]], grace: float = 60.0) -> list[int]:
@@ -225,12 +251,12 @@ def _stop_children(children: list[subprocess.Popen[bytes]], grace: float = 60.0)
 
 
 def _merged(paths: list[Path], out: Path, title: str, junit: str | None,
-            fail_on: str = "unknown") -> int:
+            fail_on: str = "unknown", min_landing: float = 0.0) -> int:
     from chord_chaos.campaign.summary import merge_summaries
 
     summary = merge_summaries([Summary.from_json(json.loads(p.read_text(encoding="utf-8")))
                                for p in paths], out)
-    return _finish(summary, title, junit, fail_on)
+    return _finish(summary, title, junit, fail_on, min_landing)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -250,7 +276,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
             raise UsageError(f"{path}: not a campaign summary; give a summary.json written by "
                              "chord-chaos chaos")
         paths.append(path)
-    return _merged(paths, Path(args.out), f"merged campaign of {len(paths)}", args.junit)
+    return _merged(paths, Path(args.out), f"merged campaign of {len(paths)}", args.junit,
+                   min_landing=args.min_landing)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from chord_chaos.models.faults import FaultPlan, PlanError, loads_plan
 from chord_chaos.models.semantics import predict
 
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_SELF_CHECK = 4  # the campaign ran, but its chaos did not land: it tested too little
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # what a shell reports for Ctrl-C
 
 

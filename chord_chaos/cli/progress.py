@@ -14,12 +14,14 @@ from rich.table import Table
 from chord_chaos.campaign.summary import Tally
 from chord_chaos.check.result import RunResult
 
-COLUMNS = ("scenario", "backend", "delivery", "runs", "faults", "pass", "violations", "known",
-           "anomalies", "unknown", "s")
+COLUMNS = ("scenario", "backend", "delivery", "runs", "faults", "landed", "pass", "violations",
+           "known", "anomalies", "unknown", "s")
 
 
 def _row(t: Tally) -> list[str]:
-    return [t.scenario, t.backend, t.delivery, str(t.runs), str(t.faults), str(t.passed),
+    hit, applied = t.effectiveness()
+    landed = f"{hit}/{applied}" if applied else "-"
+    return [t.scenario, t.backend, t.delivery, str(t.runs), str(t.faults), landed, str(t.passed),
             str(t.violations), str(t.known), str(t.anomalies), str(t.unknown), f"{t.seconds:.0f}"]
 
 
@@ -65,7 +67,8 @@ class Progress:
             self.live.update(self._table())
             return
         v = result.verdict
-        kinds = ",".join(f["kind"] for f in result.history.faults.get("faults", [])) or "none"
+        kinds = ",".join(f"{x.kind}:{x.outcome}" for x in v.landings) or ",".join(
+            f["kind"] for f in result.history.faults.get("faults", [])) or "none"
         extra = "; ".join(x.message for x in v.violations) or "; ".join(v.reasons)
         self.console.print(f"[{time.monotonic() - self.t0:5.0f}s] {tally.scenario}/{tally.backend} "
                            f"#{tally.runs} faults={kinds} {v.verdict}"

@@ -1,8 +1,14 @@
 """Hypothesis strategies for fault plans, drawn together with the canvas.
 
+Faults land by default: each is anchored at the start of a task of the run, which a latch holds
+until the fault is applied (``harness/worker/latch.py``), and a process fault targets the
+process running it (``@anchor``). Plans drawn with ``landing=False`` are timed from submission
+instead, and mostly meet idle processes. With ``swarm``, a plan first draws which of ``kinds``
+it may use, then its faults from those (swarm testing: rare combinations come early).
+
 Shrinking: fewer faults, earlier and shorter, the first kind listed (the gentlest: latency
-first), targets towards a single worker's link, no anchor, parameters towards their minimum.
-Times are multiples of 0.05 s so that a plan reads (and replays) cleanly.
+first), targets towards a single worker's link, the first anchor role, parameters towards their
+minimum. Times are multiples of 0.05 s so that a plan reads (and replays) cleanly.
 """
 
 from __future__ import annotations
@@ -53,32 +59,43 @@ def _network_target(backend: str, workers: int, who: Sequence[str] | None,
 @st.composite
 def faults(draw: st.DrawFn, backend: str, kinds: Sequence[str], workers: int = 2,
            max_at: float = 2.0, max_duration: float = 2.0, who: Sequence[str] | None = None,
-           servers: Sequence[str] | None = None) -> Fault:
+           servers: Sequence[str] | None = None, landing: bool = True) -> Fault:
     kind = draw(st.sampled_from([k for k in GENTLE_FIRST if k in kinds]))
     anchor = None
-    if draw(st.booleans()):
+    if landing:
+        anchor = Anchor("start", draw(st.sampled_from(ANCHOR_ROLES)), draw(st.integers(1, 2)))
+    elif draw(st.booleans()):
         anchor = Anchor(draw(st.sampled_from(("start", "end"))), draw(st.sampled_from(ANCHOR_ROLES)),
                         draw(st.integers(1, 3)))
     if kind in NETWORK_KINDS:
         target = draw(_network_target(backend, workers, who, servers))
     elif kind.endswith("_redis"):
         target = draw(st.sampled_from(["broker", "backend"] if backend == "redis" else ["broker"]))
+    elif landing:
+        target = "@anchor"
     else:
         choices = [f"w{i}" for i in range(workers)] + (["@anchor"] if anchor else [])
         target = draw(st.sampled_from(choices))
-    at = draw(_seconds(0, max_at if anchor is None else 0.5))
+    at = draw(_seconds(0, max_at if anchor is None else 0.3 if landing else 0.5))
     return Fault(FaultKind(kind), target, at, draw(_seconds(0.05, max_duration)), draw(_params(kind)),
                  anchor)
 
 
 def fault_plans(backend: str = "redis", kinds: Sequence[str] = GENTLE_FIRST, max_faults: int = 2,
                 workers: int = 2, max_at: float = 2.0, max_duration: float = 2.0,
-                who: Sequence[str] | None = None,
-                servers: Sequence[str] | None = None) -> st.SearchStrategy[FaultPlan]:
+                who: Sequence[str] | None = None, servers: Sequence[str] | None = None,
+                landing: bool = True, swarm: bool = False) -> st.SearchStrategy[FaultPlan]:
     """Plans of 1..max_faults faults of ``kinds``; only links and servers the backend has.
     ``who`` and ``servers`` narrow network targets (e.g. ``servers=["broker"]``)."""
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
         raise ValueError(f"unknown fault kind(s) {', '.join(unknown)}; use {', '.join(GENTLE_FIRST)}")
-    one = faults(backend, kinds, workers, max_at, max_duration, who, servers)
-    return st.lists(one, min_size=1, max_size=max_faults).map(lambda fs: FaultPlan(tuple(fs)))
+
+    def plans(allowed: Sequence[str]) -> st.SearchStrategy[FaultPlan]:
+        one = faults(backend, allowed, workers, max_at, max_duration, who, servers, landing)
+        return st.lists(one, min_size=1, max_size=max_faults).map(lambda fs: FaultPlan(tuple(fs)))
+
+    if not swarm:
+        return plans(kinds)
+    ordered = [k for k in GENTLE_FIRST if k in kinds]
+    return st.sets(st.sampled_from(ordered), min_size=1).map(sorted).flatmap(plans)

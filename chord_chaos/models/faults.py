@@ -139,6 +139,24 @@ def fault_class(f: Fault) -> str:
             "pause_redis": REDIS_PAUSE}[f.kind]
 
 
+def fit_anchors(plan: FaultPlan, starts: dict[str, int]) -> FaultPlan:
+    """The plan with each start anchor moved onto a start this canvas will have: ``starts``
+    counts the predicted starts per role (``header``, ``body``, ``other``). A count past the
+    role's starts becomes its last one; a role with none becomes ``any``. Drawn plans and
+    canvases are independent, so without this many anchors would never come and their faults
+    would be skipped."""
+    total = sum(starts.values())
+    fitted = []
+    for f in plan.faults:
+        a = f.anchor
+        if a is not None and a.event == "start" and total:
+            have = total if a.role == "any" else starts.get(a.role, 0)
+            role = a.role if have else "any"
+            a = Anchor("start", role, min(a.count, have or total))
+        fitted.append(Fault(f.kind, f.target, f.at, f.duration, f.params, a))
+    return FaultPlan(tuple(fitted))
+
+
 def node_role(node: str) -> str:
     """``body`` for a chord body (or a task inside one), ``header`` for a header task."""
     last_body = node.rfind(".chord.body")

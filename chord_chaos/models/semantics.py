@@ -23,7 +23,7 @@ first failed result it happens to look at, and which one that is depends on timi
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from chord_chaos.models.canvas import (
@@ -133,7 +133,7 @@ def _roundtrip(value: Json) -> Json:
     return json.loads(json.dumps(value))
 
 
-def as_group(path: str, c: Canvas | _ChordStep) -> tuple[str, Group] | None:
+def as_group(path: str, c: Canvas | _ChordStep | _Steps) -> tuple[str, Group] | None:
     """The group a node is, if any: a group, or a chain that folds to a single group
     (``_merge_chain_step`` returns the group itself when it is the only step)."""
     if isinstance(c, Group):
@@ -154,8 +154,10 @@ def _unrolled_members(path: str, g: Group) -> list[tuple[str, Canvas]]:
     return out
 
 
-def result_is_group(path: str, c: Canvas | _ChordStep) -> bool:
+def result_is_group(path: str, c: Canvas | _ChordStep | _Steps) -> bool:
     """Whether the node's result object is a GroupResult."""
+    if isinstance(c, _Steps):
+        return result_is_group(*c.steps[-1])
     if as_group(path, c) is not None:
         return True
     if isinstance(c, Chain):
@@ -191,7 +193,10 @@ def _unroll(path: str, c: Canvas) -> tuple[str, Canvas]:
 
 def _construct(path: str, c: Canvas, steps: list[tuple[str, Canvas]]) -> None:
     """``_merge_chain_step``: empty groups skipped, a one-member group unrolled once (a member
-    that is not a group is merged in its place), nested chains flattened."""
+    that is not a group is merged in its place), nested chains flattened. A nested chain of one
+    step is that step (``chain() | group`` unrolls it), merged into the outer chain once more,
+    so each such level unrolls a one-member group once: ``chain(chain(group(group(t))))`` is
+    ``t``, but ``chain(chain(group(group(t)), y))`` keeps ``group(t)``, a chord header for y."""
     if _is_empty_group(c):
         return
     if isinstance(c, Group):
@@ -201,22 +206,53 @@ def _construct(path: str, c: Canvas, steps: list[tuple[str, Canvas]]) -> None:
             return
         path, c = p, inner  # a group once unrolled stays a group step
     if isinstance(c, Chain):
+        nested: list[tuple[str, Canvas]] = []
         for i, item in enumerate(c.items):
-            _construct(f"{path}.chain[{i}]", item, steps)
+            _construct(f"{path}.chain[{i}]", item, nested)
+        if len(nested) == 1 and isinstance(nested[0][1], Group):
+            _construct(*nested[0], steps)  # a one-step chain is its step: merged, unrolled again
+        else:
+            steps.extend(nested)
         return
     steps.append((path, c))
 
 
 def _led_by_group(path: str, chain: Chain) -> bool:
     """Whether ``_fold_chain`` hands this chain to ``group.__or__``: its first non-empty item,
-    unrolled once, is a group."""
+    unrolled once, is a group; a one-step chain is its step (``chain() | group``), so
+    ``chain(chain(group(a, b)), x)`` is led by a group too."""
     items = [item for item in chain.items if not _is_empty_group(item)]
-    return bool(items) and isinstance(_unroll(path, items[0])[1], Group)
+    if not items:
+        return False
+    first = items[0]
+    while isinstance(first, Chain):
+        inner = [item for item in first.items if not _is_empty_group(item)]
+        if len(inner) != 1:
+            return False
+        first = inner[0]
+    return isinstance(_unroll(path, first)[1], Group)
 
 
-def prepared_steps(path: str, chain: Chain) -> list[tuple[str, Canvas | _ChordStep]]:
-    """The steps a chain runs: built, prepared and with groups upgraded to chords."""
-    return _upgrade_groups(_prepare(chain_steps(path, chain), _led_by_group(path, chain)))
+def prepared_steps(path: str, chain: Chain) -> list[tuple[str, Canvas | _ChordStep | _Steps]]:
+    """The steps a chain runs: built, prepared and with groups upgraded to chords. A chain led
+    by a group is composed by ``group.__or__`` (``lead | task`` is a chord) and then
+    ``chord.__or__``, which attaches each following task to that chord's body: the tasks after
+    the leading group are the body, as a chain (so is a chain that follows it, kept as written:
+    ``chain(group(..), chain(t))`` has the chain body ``chain(t)``, whose tasks keep their own
+    errbacks to themselves on ChordError)."""
+    group_led = _led_by_group(path, chain)
+    steps = _prepare(chain_steps(path, chain), group_led)
+    if group_led and isinstance(steps[0][1], Group):
+        j = 1
+        while j < len(steps) and isinstance(steps[j][1], Task):
+            j += 1
+        rest = [item for item in chain.items if not _is_empty_group(item)][1:]
+        if j > 2 or (j == 2 and rest and isinstance(rest[0], Chain)):  # a chain body, as written
+            lead_path, lead = steps[0]
+            tail = (steps[1][0], _Steps(steps[1:j]))
+            return [(lead_path, _ChordStep(list(children(lead, lead_path)), tail)),
+                    *_upgrade_groups(steps[j:])]
+    return _upgrade_groups(steps)
 
 
 def chain_steps(path: str, chain: Chain) -> list[tuple[str, Canvas]]:
@@ -263,11 +299,13 @@ class _Evaluator:
     def run(
         self,
         path: str,
-        c: Canvas | _ChordStep,
+        c: Canvas | _ChordStep | _Steps,
         pargs: tuple[Json, ...],
         pkwargs: Mapping[str, Json],
         errbacks: tuple[_Errback, ...] = (),
     ) -> _Res:
+        if isinstance(c, _Steps):
+            return self._chain(c.steps, pargs, pkwargs, errbacks)
         if isinstance(c, _ChordStep):
             return self._chord(path, c.header, c.body, None, pargs, pkwargs, errbacks)
         if isinstance(c, Task):
@@ -327,7 +365,7 @@ class _Evaluator:
     # -- composites
     def _chain(
         self,
-        steps: list[tuple[str, Canvas | _ChordStep]],
+        steps: Sequence[tuple[str, Canvas | _ChordStep | _Steps]],
         pargs: tuple[Json, ...],
         pkwargs: Mapping[str, Json],
         errbacks: tuple[_Errback, ...],
@@ -335,7 +373,7 @@ class _Evaluator:
         starts: frozenset[str] | None = None
         ends: frozenset[str] = frozenset()
         outcome: Outcome = Ok(None)
-        for path, step in steps:
+        for path, step in _attach_to_group_bodies(steps):
             res = self.run(path, step, pargs, pkwargs, errbacks)
             self._edges(ends, res.starts)
             if starts is None:
@@ -392,7 +430,7 @@ class _Evaluator:
         self,
         path: str,
         header: list[tuple[str, Canvas]],
-        body: tuple[str, Canvas | _ChordStep],
+        body: tuple[str, Canvas | _ChordStep | _Steps],
         spec: Chord | None,
         pargs: tuple[Json, ...],
         pkwargs: Mapping[str, Json],
@@ -439,14 +477,48 @@ class _ChordStep:
     """A group followed by a step in a chain: Celery upgrades the pair to a chord."""
 
     header: list[tuple[str, Canvas]]
-    body: tuple[str, Canvas | _ChordStep]
+    body: tuple[str, Canvas | _ChordStep | _Steps]
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """Chain steps that ``chord.__or__`` moved into a chord's body, keeping their own paths."""
+
+    steps: Sequence[tuple[str, Canvas | _ChordStep | _Steps]]
+
+
+def _attach_to_group_bodies(
+    steps: Sequence[tuple[str, Canvas | _ChordStep | _Steps]],
+) -> list[tuple[str, Canvas | _ChordStep | _Steps]]:
+    """``chord.__or__``: the tasks after a chord whose body is a group are attached to that
+    body, and ``group | task`` is a chord, so they run as the body of a chord over the group's
+    members (a failing member stores ChordError there, not the member's own exception; with
+    several tasks that body is their chain, whose tasks' own errbacks are not called)."""
+    out: list[tuple[str, Canvas | _ChordStep | _Steps]] = []
+    i = 0
+    while i < len(steps):
+        path, step = steps[i]
+        j = i + 1
+        while j < len(steps) and isinstance(steps[j][1], Task):
+            j += 1
+        if isinstance(step, Chord) and isinstance(step.body, Group) and step.body.items and j > i + 1:
+            body_path = f"{path}.chord.body"
+            header = [(f"{path}.chord.header[{k}]", h) for k, h in enumerate(step.header)]
+            tail = steps[i + 1] if j == i + 2 else (steps[i + 1][0], _Steps(steps[i + 1:j]))
+            out.append((path, _ChordStep(header, (body_path, _ChordStep(
+                list(children(step.body, body_path)), tail)))))
+            i = j
+            continue
+        out.append((path, step))
+        i += 1
+    return out
 
 
 def _upgrade_groups(
     steps: list[tuple[str, Canvas]],
-) -> list[tuple[str, Canvas | _ChordStep]]:
+) -> list[tuple[str, Canvas | _ChordStep | _Steps]]:
     """Pair each group with the (already upgraded) step after it, from the end, as Celery does."""
-    out: list[tuple[str, Canvas | _ChordStep]] = []
+    out: list[tuple[str, Canvas | _ChordStep | _Steps]] = []
     for path, step in reversed(steps):
         if isinstance(step, Group) and out:
             next_path, next_step = out.pop()
@@ -458,15 +530,15 @@ def _upgrade_groups(
 
 
 def _body_errbacks(
-    body_path: str, body: Canvas | _ChordStep, linked: tuple[_Errback, ...]
+    body_path: str, body: Canvas | _ChordStep | _Steps, linked: tuple[_Errback, ...]
 ) -> tuple[_Errback, ...]:
     """Errbacks ``chord_error_from_stack`` calls with ChordError: those on the body task."""
-    if not isinstance(body, _ChordStep) and as_group(body_path, body) is not None:
+    if not isinstance(body, _ChordStep | _Steps) and as_group(body_path, body) is not None:
         # _handle_group_chord_error: each member's _result_errbacks, with the original
         # exception; a chain that is only a group is that group
         return tuple(_Errback(e.path, e.task, e.immutable, unchecked=True)
                      for e in _result_errbacks(body_path, body, linked))
-    if isinstance(body, Chain):  # a chain body keeps linked errbacks in its own options
+    if isinstance(body, Chain | _Steps):  # a chain body keeps linked errbacks in its own options
         return linked
     if not isinstance(body, Task):
         return ()

@@ -52,20 +52,26 @@ def _extend(children: st.SearchStrategy[Canvas]) -> st.SearchStrategy[Canvas]:
 
 
 @st.composite
-def _with_callbacks(draw: st.DrawFn, canvas: Canvas, allow: bool) -> Canvas:
-    """Attach links (tag) and errbacks (log_error) to some tasks and task-bodied chords."""
-    if not allow:
+def _with_callbacks(draw: st.DrawFn, canvas: Canvas, allow: bool, errbacks: bool | None = None) -> Canvas:
+    """Attach links (tag) and errbacks (log_error) to some tasks and task-bodied chords.
+
+    ``allow`` turns links on, and errbacks too unless ``errbacks`` says otherwise (a swarm
+    turns them on and off separately). A feature that is off draws nothing, so ``workloads()``
+    draws exactly what it drew before ``errbacks`` existed.
+    """
+    links, errs = allow, allow if errbacks is None else errbacks
+    if not (links or errs):
         return canvas
     if isinstance(canvas, Task):
-        link = Task("tag") if canvas.op != "fail" and draw(st.booleans()) else None
-        err = Task("log_error") if draw(st.integers(0, 3)) == 0 else None
+        link = Task("tag") if links and canvas.op != "fail" and draw(st.booleans()) else None
+        err = Task("log_error") if errs and draw(st.integers(0, 3)) == 0 else None
         return replace(canvas, link=link, link_error=err)
     if isinstance(canvas, Chain | Group):
-        items = tuple(draw(_with_callbacks(c, allow)) for c in canvas.items)
+        items = tuple(draw(_with_callbacks(c, links, errs)) for c in canvas.items)
         return replace(canvas, items=items)
-    header = tuple(draw(_with_callbacks(c, allow)) for c in canvas.header)
-    body = draw(_with_callbacks(canvas.body, allow))
-    err = Task("log_error") if isinstance(body, Task) and draw(st.booleans()) else None
+    header = tuple(draw(_with_callbacks(c, links, errs)) for c in canvas.header)
+    body = draw(_with_callbacks(canvas.body, links, errs))
+    err = Task("log_error") if errs and isinstance(body, Task) and draw(st.booleans()) else None
     return replace(canvas, header=header, body=body, link_error=err)
 
 

@@ -28,6 +28,7 @@ h1 {{ font-size: 20px; margin: 0 0 8px; }} h2 {{ font-size: 16px; margin: 24px 0
 .box {{ border-left: 6px solid {VIOLATION}; background: #fdecea; padding: 8px 12px; margin: 6px 0; }}
 .known {{ border-left-color: {KNOWN}; background: #f3eefa; }}
 .anomaly {{ border-left-color: #ff7f0e; background: #fff4e5; }}
+.landing {{ border-left-color: #999; background: #f4f4f4; }}
 code, pre {{ font: 12px/1.4 ui-monospace, monospace; background: #f6f6f6; padding: 1px 4px; }}
 pre {{ padding: 8px; overflow-x: auto; }}
 table.meta td {{ padding: 1px 12px 1px 0; vertical-align: top; }}
@@ -73,6 +74,8 @@ def _findings(verdict: dict[str, Any]) -> str:
             for k in verdict.get("known_issues", [])]
     out += [f"<div class='box anomaly'>anomaly ({_e(a['property'])}, not promised): {_e(a['message'])}</div>"
             for a in verdict.get("anomalies", [])]
+    out += [f"<div class='box landing'>fault {_e(x['fault'])} ({_e(x['kind'])}) <b>{_e(x['outcome'])}</b>: "
+            f"{_e(x['evidence'])}</div>" for x in verdict.get("landings", [])]
     return "\n".join(out) or "<p>No findings.</p>"
 
 

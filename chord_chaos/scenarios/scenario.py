@@ -8,10 +8,23 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from chord_chaos.models.canvas import Workload
-from chord_chaos.models.faults import FaultPlan
+from chord_chaos.models.canvas import Task, Workload, walk
+from chord_chaos.models.faults import FaultPlan, fit_anchors, node_role
 from chord_chaos.models.guarantees import DELIVERIES
+from chord_chaos.models.ops import NEW_STYLE_ERRBACKS
+from chord_chaos.models.semantics import predict
 from chord_chaos.models.vocabulary import BACKENDS, Backend
+
+
+def predicted_starts(workload: Workload) -> dict[str, int]:
+    """Starts per role that a fault-free run of ``workload`` makes and a latch can hold (every
+    execution of a task but an inline errback, which has no message and no latch)."""
+    ops = {path: c.op for path, c in walk(workload.canvas) if isinstance(c, Task)}
+    starts: dict[str, int] = {}
+    for node, n in predict(workload).executions.items():
+        if n and ops.get(node) not in NEW_STYLE_ERRBACKS:
+            starts[node_role(node)] = starts.get(node_role(node), 0) + n
+    return starts
 
 
 @dataclass(frozen=True)
@@ -24,8 +37,10 @@ class Scenario:
     backends: tuple[Backend, ...] = BACKENDS
 
     def cases(self, backend: str) -> st.SearchStrategy[tuple[Workload, FaultPlan]]:
-        """(workload, fault plan) drawn together, so that shrinking minimises both."""
-        return st.tuples(self.workloads(), self.faults(backend))
+        """(workload, fault plan) drawn together, so that shrinking minimises both; each start
+        anchor fitted onto a start the canvas has, so that every drawn fault comes due."""
+        return st.tuples(self.workloads(), self.faults(backend)).map(
+            lambda case: (case[0], fit_anchors(case[1], predicted_starts(case[0]))))
 
     def __post_init__(self) -> None:
         if self.delivery not in DELIVERIES:

@@ -1,8 +1,9 @@
 """Workload strategies for scenarios: the seed patterns, and slow chords for process faults.
 
-A kill aimed at "the task that is running" needs tasks that run long enough to be hit, so
-``slow_chords`` uses ``sleep`` tasks (0.2-0.6 s) in headers and bodies, nested the ways
-users nest them: alone, after a chain step, inside a group.
+``slow_chords`` uses ``sleep`` tasks in headers and bodies, nested the ways users nest them:
+alone, after a chain step, inside a group. Most sleep 0.2-0.6 s; about one header task in six
+is slow work (1.2 or 2.0 s) that outlives the compressed chord timeouts (``models/timeouts.py``)
+while its siblings end at once, so the chord stays open across them.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ def seed_workload(name: str) -> Workload:
 
 @st.composite
 def _slow_task(draw: st.DrawFn, label: str) -> Canvas:
-    if draw(st.integers(0, 3)) == 0:
+    kind = draw(st.integers(0, 5))
+    if kind == 0:
         return Task("tag", (label,), {}, True)
+    if kind == 5:
+        return Task("sleep", (draw(st.sampled_from((1.2, 2.0))), label), {}, True)
     return Task("sleep", (draw(st.integers(4, 12)) / 20, label), {}, True)
 
 

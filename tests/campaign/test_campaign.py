@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from chord_chaos.campaign.explore import explore, without_failures
+from chord_chaos.check.effectiveness import PROCESS_FAULTS
 from chord_chaos.cli.main import main
 from chord_chaos.models.canvas import Workload, workload_to_json
 from chord_chaos.models.faults import FaultPlan, parse_plan
 from chord_chaos.models.semantics import predict
 from chord_chaos.scenarios.registry import registry
+from chord_chaos.scenarios.scenario import predicted_starts
 
 
 def _cases(name: str, backend: str, seed: int, n: int = 8) -> list[tuple[Workload, FaultPlan]]:
@@ -42,6 +44,13 @@ def test_every_scenario_draws_valid_cases_on_each_backend() -> None:
                 assert parse_plan(json.loads(plan.dumps())) == plan
                 if backend == "database":
                     assert all("backend" not in f.target for f in plan.faults)
+                starts = predicted_starts(workload)
+                for f in plan.faults:  # every drawn fault lands on a start the canvas will have
+                    assert f.anchor is not None and f.anchor.event == "start", (scenario.name, f)
+                    have = sum(starts.values()) if f.anchor.role == "any" else starts.get(f.anchor.role, 0)
+                    assert 1 <= f.anchor.count <= have, (scenario.name, workload, f)
+                    if f.kind in PROCESS_FAULTS:
+                        assert f.target == "@anchor", (scenario.name, f)
 
 
 @pytest.mark.cluster

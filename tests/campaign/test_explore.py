@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from chord_chaos.campaign.explore import Case, Found, Judge, Signature, case_key, explore
 from chord_chaos.models.canvas import Workload, task_ids
-from chord_chaos.models.faults import FaultPlan
+from chord_chaos.models.faults import Anchor, FaultPlan
 from chord_chaos.scenarios.registry import registry
 
 CASES = registry()["map-reduce"].cases("redis")  # a fixed canvas, plans from every fault kind
@@ -33,7 +33,8 @@ def _run(judge: Judge, cases: st.SearchStrategy[Case] = CASES, budget: float = 3
 def test_a_failure_is_shrunk_to_one_minimal_fault() -> None:
     (found,) = _run(_kills)
     (fault,) = found.minimal[1].faults
-    assert fault.kind == "kill_worker" and fault.at == 0.0 and fault.anchor is None
+    assert fault.kind == "kill_worker" and fault.at == 0.0 and fault.target == "@anchor"
+    assert fault.anchor == Anchor("start", "header", 1)  # faults land: always at a task's start
     assert found.signature == {"liveness"} and found.candidates > 0
     assert found.blob is not None and "reproduce_failure" in found.blob
 

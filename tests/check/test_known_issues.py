@@ -38,6 +38,16 @@ def test_hang_after_upstream_failure_matches_its_canvas_only() -> None:
     known, rest = match_known([hang], predict(parse_workload(plain)),
                               _history(plain, ClientView("TIMEOUT")))
     assert not known and rest == [hang]
+    # found by swarm-drawn canvases: a chord body that is a one-member group is not unrolled
+    one = {"chain": [{"task": "fail", "args": ["t0"]}, {"chord": {
+        "header": [{"task": "tag", "args": ["t1"]}], "body": {"group": [{"task": "tag", "args": ["t2"]}]}}}]}
+    known, _ = match_known([hang], predict(parse_workload(one)), _history(one, ClientView("TIMEOUT")))
+    assert [k for k, _ in known] == ["celery-4004"]
+    task_body = {"chain": [{"task": "fail", "args": ["t0"]}, {"chord": {
+        "header": [{"task": "tag", "args": ["t1"]}], "body": {"task": "tag", "args": ["t2"]}}}]}
+    known, rest = match_known([hang], predict(parse_workload(task_body)),
+                              _history(task_body, ClientView("TIMEOUT")))
+    assert not known and rest == [hang]  # a task body is marked failed: a hang there is a violation
 
 
 def test_nested_group_order_matches_order_only_differences() -> None:
@@ -239,3 +249,29 @@ def test_header_chain_group_chord_explains_its_stall_and_nothing_else() -> None:
                        {"task": "tag", "args": ["after"]}]}
     p3, h3 = _ran(plain, skip=("$.chain[0].chord.body", "$.chain[1]"))
     assert check(p3, h3).verdict == "violation" and not check(p3, h3).known
+
+
+def test_a_header_chord_with_a_chord_body_stalls_only_on_the_database_backend() -> None:
+    issue = next(k for k in REGISTER if k.id == "database-header-chord-body-chord")
+    hang = Violation(CheckName.LIVENESS, "did not resolve")
+    w = parse_workload(issue.minimal_canvas)
+    db = replace(_history(issue.minimal_canvas, ClientView("TIMEOUT")), backend="database")
+    known, rest = match_known([hang], predict(w), db)
+    assert [k for k, _ in known] == [issue.id] and not rest
+    wrong = Violation(CheckName.OUTCOME, "a value", expected=None, observed=["b"])
+    assert match_known([wrong], predict(w), db)[1] == [wrong]  # only the hang is explained
+    # a task body in the same place is marked failed: its hang stays a violation
+    task_body = {"chord": {"header": [{"chord": {"header": [{"task": "fail"}],
+                                                 "body": {"task": "tag", "args": ["b"]}}}],
+                           "body": {"task": "tag", "args": ["z"]}}}
+    h = replace(_history(task_body, ClientView("TIMEOUT")), backend="database")
+    assert match_known([hang], predict(parse_workload(task_body)), h) == ([], [hang])
+    # in another chord's body, get() on the innermost body cannot follow parents to the failure
+    inner = issue.minimal_canvas["chord"]["header"][0]
+    in_body = {"chord": {"header": [{"task": "tag", "args": ["a"]}], "body": inner}}
+    h = replace(_history(in_body, ClientView("TIMEOUT")), backend="database")
+    assert [k for k, _ in match_known([hang], predict(parse_workload(in_body)), h)[0]] == [issue.id]
+    # the same shape as a chain step, not inside a chord: not this mechanism
+    step = {"chain": [inner, {"task": "tag", "args": ["z"]}]}
+    h = replace(_history(step, ClientView("TIMEOUT")), backend="database")
+    assert match_known([hang], predict(parse_workload(step)), h) == ([], [hang])

@@ -17,6 +17,7 @@ from chord_chaos.models.faults import (
     Fault,
     FaultPlan,
     PlanError,
+    fit_anchors,
     loads_plan,
     node_role,
     parse_plan,
@@ -71,3 +72,18 @@ def test_window_classes_and_roles() -> None:
     assert node_role("$.chain[0]") == "other"
     assert Anchor("end", "header").matches("end", "$.chord.header[2]")
     assert not Anchor("end", "header").matches("start", "$.chord.header[2]")
+
+
+def test_start_anchors_are_fitted_onto_starts_the_canvas_has() -> None:
+    plan = parse_plan({"faults": [
+        {"kind": "kill_child", "target": "@anchor",
+         "anchor": {"event": "start", "role": "header", "count": 3}},
+        {"kind": "latency", "target": "w0.broker", "anchor": {"event": "start", "role": "body", "count": 1}},
+        {"kind": "latency", "target": "w0.broker", "anchor": {"event": "end", "role": "body", "count": 5}},
+        {"kind": "kill_worker", "target": "w0", "at": 1.0}]})
+    fitted = fit_anchors(plan, {"header": 2, "other": 1})
+    assert [f.anchor for f in fitted.faults] == [
+        Anchor("start", "header", 2),  # past the header's two starts: its last
+        Anchor("start", "any", 1),  # no body: any task
+        Anchor("end", "body", 5), None]  # end anchors and timed faults stay as written
+    assert fit_anchors(plan, {}) == plan  # nothing starts: nothing to fit onto

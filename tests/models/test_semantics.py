@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chord_chaos.models.canvas import CanvasError, loads_workload, parse_workload
+from chord_chaos.models.canvas import CanvasError, loads_workload, parse_workload, workload_to_json
 from chord_chaos.models.semantics import Prediction, predict
 
 Obj = dict[str, Any]
@@ -741,3 +741,63 @@ def test_a_chain_after_a_group_chord_body_in_a_group_led_chain_is_rejected() -> 
         predict(parse_workload({"chain": [{"group": t[:2]}, {"group": t[2:4]}, {"chain": t[4:]}]}))
     assert predict(parse_workload({"chain": [{"group": t[:2]}, t[2], {"chain": t[3:]}]})).status == "SUCCESS"
     assert predict(parse_workload({"chain": [{"group": t[:2]}, {"group": t[2:4]}, t[4]]})).status == "SUCCESS"
+
+
+def test_a_task_after_a_chord_with_a_group_body_is_that_groups_chord_body() -> None:
+    """``chord.__or__`` attaches the task to the body, and ``group | task`` is a chord: a failing
+    member stores ChordError at the task, whose errback runs with it (found by swarm canvases)."""
+    w = parse_workload({"chain": [
+        {"chord": {"header": [{"task": "tag", "args": ["a"]}],
+                   "body": {"group": [{"task": "tag", "args": ["b"]}, {"task": "fail", "args": ["c"]}]}}},
+        {"task": "tag", "args": ["d"], "link_error": {"task": "log_error"}}]})
+    p = predict(w)
+    assert p.status == "FAILURE" and set(p.errors) == {"ChordError", "ExpectedException"}
+    assert p.executions["$.chain[1]"] == 0 and "$.chain[1]" in p.chord_errors
+    assert [c.result for c in p.calls["$.chain[1].link_error"]] == [{"ok": "ChordError"}]
+    # two tasks after it: their chain is that chord's body, and a chain body's tasks keep
+    # their own errbacks to themselves
+    steps = workload_to_json(w)["canvas"]["chain"]
+    longer = parse_workload({"chain": [*steps, {"task": "tag", "args": ["e"]}]})
+    q = predict(longer)
+    assert set(q.errors) == {"ChordError", "ExpectedException"} and not q.calls["$.chain[1].link_error"]
+    ok = parse_workload({"chain": [
+        {"chord": {"header": [{"task": "tag", "args": ["a"]}],
+                   "body": {"group": [{"task": "tag", "args": ["b"]}, {"task": "tag", "args": ["c"]}]}}},
+        {"task": "tag", "args": ["d"]}]})
+    assert predict(ok).value == [[[[["a"]], "b"], [[["a"]], "c"]], "d"]
+
+
+def test_the_tasks_after_a_leading_group_are_its_chords_body_chain() -> None:
+    """group.__or__ then chord.__or__: ``chain(group(a, fail), c, d)`` is ``chord(group(a, fail),
+    chain(c, d))``, so c's own errback is not called on the group's failure (swarm-found)."""
+    w = parse_workload({"chain": [
+        {"group": [{"task": "tag", "args": ["a"]}, {"task": "fail", "args": ["b"]}]},
+        {"task": "fail", "args": ["c"], "link_error": {"task": "log_error"}},
+        {"task": "tag", "args": ["d"], "immutable": True}]})
+    p = predict(w)
+    assert not p.calls["$.chain[1].link_error"] and p.executions["$.chain[2]"] == 0
+    assert "ChordError" in p.errors
+
+
+def test_a_one_step_chain_is_its_step_and_unrolls_a_one_member_group_again() -> None:
+    """``chain() | group`` unrolls: each one-step chain level unrolls a one-member group once,
+    while a longer nested chain keeps the group it unrolled once (swarm-found, seen on both
+    backends)."""
+    def value(canvas: dict[str, Any]) -> Any:
+        return predict(parse_workload(canvas)).value
+
+    g2 = {"group": [{"group": [{"task": "tag", "args": ["t0"], "immutable": True}]}]}
+    assert value({"chain": [g2]}) == [["t0"]]
+    assert value({"chain": [{"chain": [g2]}]}) == ["t0"]
+    assert value({"chain": [{"task": "tag", "args": ["x"]},
+                            {"chain": [g2, {"task": "tag", "args": ["y"]}]}]}) == [[["t0"]], "y"]
+
+
+def test_a_chain_led_by_a_one_step_chain_of_a_group_is_group_led() -> None:
+    """So its refusals apply: a chain after the group body of its leading chord is not modelled
+    (real Celery ran that chain once per member of the group: swarm-found)."""
+    lead = {"chain": [{"group": [{"task": "tag", "args": ["a"]}, {"task": "tag", "args": ["b"]}]}]}
+    w = {"chain": [lead, {"group": [{"task": "tag", "args": ["c"]}, {"task": "tag", "args": ["d"]}]},
+                   {"chain": [{"task": "tag", "args": ["e"]}, {"task": "tag", "args": ["f"]}]}]}
+    with pytest.raises(CanvasError, match="not modelled"):
+        predict(parse_workload(w))

@@ -36,6 +36,7 @@ from chord_chaos.harness.run.bounded_get import get_within
 from chord_chaos.harness.run.compile import compile_workload
 from chord_chaos.harness.run.delivery_records import client_publishes, read_deliveries
 from chord_chaos.harness.run.history_files import save_history
+from chord_chaos.harness.run.latches import Latches
 from chord_chaos.harness.run.ledger_reader import LedgerTail
 from chord_chaos.harness.run.nemesis import Nemesis
 from chord_chaos.models.canvas import workload_to_json
@@ -165,8 +166,9 @@ class ChaosRunner:
             raise HarnessError(f"the cluster could not be reset after the previous run: {self.broken}")
         prediction = predict(job.workload)
         run = uuid.uuid4().hex[:12]
+        latches = Latches(self.cluster.ledger_dir, run, plan)  # armed before any task can start
         t0 = time.monotonic()
-        nemesis = Nemesis(self.cluster, plan, t0)
+        nemesis = Nemesis(self.cluster, plan, t0, latches)
         harness_errors: list[str] = []
         client = _Client(None, t0, t0 + plan.window + ANCHOR_WAIT + self.recovery + MAX_HEAL)
         sent: list[Event] = []
@@ -190,6 +192,7 @@ class ChaosRunner:
         view = client.view or ClientView("TIMEOUT", elapsed=time.monotonic() - t0)
         exits = tuple(nemesis.exits + self.cluster.worker_exits())
         settle(self.tail, [(prediction, run)], self.settle)
+        latches.clear()
         harness_errors += self.cluster.infra_health() + nemesis.errors
         deliveries, broker = self._where_messages_went(run, sent, view)
         history = History(

@@ -24,7 +24,9 @@ import psutil
 from chord_chaos.check.events import Event
 from chord_chaos.harness.cluster.protocols import FaultableCluster, Worker
 from chord_chaos.harness.infra.errors import HarnessError, one_line
+from chord_chaos.harness.infra.link_traffic import LinkTraffic
 from chord_chaos.harness.infra.toxiproxy import ToxiproxyClient
+from chord_chaos.harness.run.latches import Latches
 from chord_chaos.models.faults import NETWORK_KINDS, Fault, FaultPlan
 
 JITTER_STEP = 0.1  # seconds between latency updates of a jittered latency fault
@@ -47,12 +49,21 @@ class _Active:
     rng: random.Random | None = None
     next_jitter: float = 0.0
     heal_from: float | None = None  # when healing began (a warm shutdown may still be finishing)
+    latched: bool = False  # its anchor was held at a latch until the fault was applied
+    traffic: LinkTraffic | None = None  # a network fault's links, counted from when it was applied
 
     def record(self) -> dict[str, Any]:
-        return {"fault": self.index, **self.fault.to_json(), "resolved": self.resolved,
-                "applied": _r(self.applied), "healed": _r(self.healed),
-                "anchor_at": _r(self.due - self.fault.at) if self.fault.anchor and self.due is not None
-                else None, "error": self.error, "note": self.note}
+        out = {"fault": self.index, **self.fault.to_json(), "resolved": self.resolved,
+               "applied": _r(self.applied), "healed": _r(self.healed),
+               "anchor_at": _r(self.due - self.fault.at) if self.fault.anchor and self.due is not None
+               else None, "error": self.error, "note": self.note}
+        if self.anchor_event is not None:
+            out["anchor_task"] = {"node": self.anchor_event.node, "task_id": self.anchor_event.task_id,
+                                  "pid": self.anchor_event.pid, "hostname": self.anchor_event.hostname,
+                                  "latched": self.latched}
+        if self.traffic is not None:
+            out["traffic"] = self.traffic.record()
+        return out
 
 
 def _r(t: float | None) -> float | None:
@@ -60,11 +71,15 @@ def _r(t: float | None) -> float | None:
 
 
 class Nemesis:
-    """``n = Nemesis(cluster, plan, t0)``; ``n.step(events)`` until ``n.done``; ``n.heal_all()``."""
+    """``n = Nemesis(cluster, plan, t0, latches)``; ``n.step(events)`` until ``n.done``;
+    ``n.heal_all()``. With ``latches``, a fault anchored at a task's start finds its anchor held
+    at the latch (so the fault lands while that task runs) and releases it once applied."""
 
-    def __init__(self, cluster: FaultableCluster, plan: FaultPlan, t0: float) -> None:
+    def __init__(self, cluster: FaultableCluster, plan: FaultPlan, t0: float,
+                 latches: Latches | None = None) -> None:
         self.cluster = cluster
         self.t0 = t0
+        self.latches = latches
         self.faults = [_Active(i, f, None if f.anchor else f.at) for i, f in enumerate(plan.faults)]
         self.exits: list[str] = []  # workers found dead by a fault meant to stop them
         self.respawned: dict[str, _Active] = {}  # workers started again, not yet seen answering
@@ -97,13 +112,17 @@ class Nemesis:
         """Apply what is due, heal what has lasted its duration, move jittered latencies."""
         for a in self.faults:
             if a.due is None and a.fault.anchor is not None:
-                a.anchor_event = _anchor_event(a.fault, events)
+                a.latched = self.latches is not None and self.latches.holds(a.index)
+                a.anchor_event = (self.latches.held(a.index) if self.latches is not None and a.latched
+                                  else _anchor_event(a.fault, events))
                 if a.anchor_event is not None:
                     a.due = a.fault.at + (a.anchor_event.mono / 1e9 - self.t0)
             now = self.now()
             if a.due is not None and a.applied is None and a.error is None and now >= a.due:
+                a.applied = self.now()  # before acting: the evidence of a hit is judged at this time
                 self._guard(a, self._apply)
-                a.applied = self.now()
+                if self.latches is not None:
+                    self.latches.release(a.index)
             elif a.applied is not None and a.healed is None and a.error is None:
                 if now >= a.applied + a.fault.duration:
                     if self._guard(a, self._heal):
@@ -115,11 +134,15 @@ class Nemesis:
         for a in self.faults:
             if a.due is None and a.error is None:
                 a.error, a.note = reason, "skipped"
+        if self.latches is not None:
+            self.latches.release_all()
 
     def heal_all(self) -> None:
         """Heal every applied fault not yet healed, the network first, then wait until every
         respawned worker answers: a worker started while its link was still faulted could not
         answer before the network healed, so no heal ever waits for one."""
+        if self.latches is not None:
+            self.latches.release_all()
         for a in sorted(self.faults, key=lambda a: a.fault.kind not in NETWORK_KINDS):
             pending = a.applied is not None and a.healed is None and a.error is None
             if pending and self._guard(a, lambda a: self._heal(a, force=True)):
@@ -147,6 +170,7 @@ class Nemesis:
         f = a.fault
         if f.kind in NETWORK_KINDS:
             a.resolved = self._links(f.target)
+            a.traffic = LinkTraffic({n: self.cluster.links[n].listen_port for n in a.resolved})
             for link in a.resolved:
                 if f.kind == "partition":
                     self._proxies().disable(link)
@@ -180,6 +204,8 @@ class Nemesis:
         which waits for it), so that the loop goes on healing other faults meanwhile."""
         f = a.fault
         if f.kind in NETWORK_KINDS:
+            if a.traffic is not None:
+                a.traffic.close()
             for link in a.resolved:
                 if f.kind == "partition":
                     self._proxies().enable(link)

@@ -44,6 +44,34 @@ EXPLORED: dict[str, dict[str, object]] = {
         "header": [{"task": "fail", "args": ["h"]}],
         "body": {"chain": [{"group": [{"task": "tag", "args": ["b"], "link_error": _EB},
                                       {"task": "tag", "args": ["c"], "link_error": _EB}]}]}}},
+    # found by swarm-drawn canvases: chord.__or__ attaches the step to the group body, which
+    # makes it a chord's body, so a failing member stores ChordError there
+    "step-after-failing-group-body": {"chain": [
+        {"chord": {"header": [{"task": "tag", "args": ["a"]}],
+                   "body": {"group": [{"task": "tag", "args": ["b"]}, {"task": "fail", "args": ["c"]}]}}},
+        {"task": "tag", "args": ["d"], "link_error": _EB}, {"task": "tag", "args": ["e"]}]},
+    "group-led-chain-of-tasks-is-the-chord-body": {"chain": [
+        {"group": [{"task": "tag", "args": ["a"]}, {"task": "fail", "args": ["b"]}]},
+        {"task": "fail", "args": ["c"], "link_error": _EB},
+        {"task": "tag", "args": ["d"], "immutable": True}]},
+    "group-led-then-a-chain-body": {"chain": [
+        {"group": [{"task": "tag", "args": ["a"], "link_error": _EB},
+                   {"task": "fail", "args": ["b"], "link_error": _EB}]},
+        {"chain": [{"task": "fail", "args": ["c"], "link_error": _EB}]}]},
+    "one-step-chains-each-unroll-a-one-member-group": {"chain": [
+        {"chain": [{"group": [{"group": [{"task": "tag", "args": ["t0"], "immutable": True}]}]}]}]},
+    "a-longer-chain-keeps-the-once-unrolled-group": {"chain": [
+        {"task": "tag", "args": ["x"]},
+        {"chain": [{"group": [{"group": [{"task": "tag", "args": ["t0"]}]}]},
+                   {"task": "tag", "args": ["y"]}]}]},
+    "a-one-step-chain-of-a-group-leads-like-the-group": {"chain": [
+        {"chain": [{"group": [{"task": "tag", "args": ["a"]}, {"task": "fail", "args": ["b"]}]}]},
+        {"task": "fail", "args": ["c"], "link_error": _EB},
+        {"task": "tag", "args": ["d"], "immutable": True}]},
+    "one-step-after-failing-group-body": {"chain": [
+        {"chord": {"header": [{"task": "tag", "args": ["a"]}],
+                   "body": {"group": [{"task": "tag", "args": ["b"]}, {"task": "fail", "args": ["c"]}]}}},
+        {"task": "tag", "args": ["d"], "link_error": _EB}]},
 }
 
 
