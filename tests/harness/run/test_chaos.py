@@ -72,7 +72,7 @@ def test_a_killed_workers_header_task_is_redelivered_under_acks_late(late: Chaos
     assert redelivered, runs  # the killed worker's running task ran again elsewhere
     assert {prop for prop, _ in v.anomalies} == {"at_most_once", "finished"}
     record = result.history.nemesis[0]
-    assert record["applied"] >= record["anchor_at"] + 0.2 and record["healed"] is not None
+    assert record["applied"] >= record["anchor_at"] + 0.2 - 1e-3 and record["healed"] is not None
 
 
 def test_a_frozen_worker_killed_loses_the_message_it_had_popped(late: ChaosRunner) -> None:
