@@ -6,7 +6,7 @@ TOXIPROXY_VERSION := v2.12.0
 TEST_TIMEOUT := 900
 CHAOS_BUDGET ?= 600
 CHAOS_ARGS ?=
-GATE_BUDGET ?= 150
+GATE_BUDGET ?= 130
 GATE_WORKERS ?= 1
 # Tests and campaigns mostly wait on real processes (timeouts, visibility windows): two per core.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))

@@ -37,12 +37,20 @@ def plant(bug: Planted, into: Path) -> Path:
     return root
 
 
+def _makefile(name: str) -> str:
+    text = (REPO_ROOT / "Makefile").read_text(encoding="utf-8").replace("\\\n", " ")
+    match = re.search(rf"^{name}\s*[?:]?=\s*(.+)$", text, re.MULTILINE)
+    assert match, f"{name} not found in the Makefile"
+    return match.group(1)
+
+
 def gate_scenarios() -> list[str]:
     """GATE_SCENARIOS of the Makefile: the tier runs the very gate that CI runs."""
-    text = (REPO_ROOT / "Makefile").read_text(encoding="utf-8").replace("\\\n", " ")
-    match = re.search(r"^GATE_SCENARIOS\s*:=\s*(.+)$", text, re.MULTILINE)
-    assert match, "GATE_SCENARIOS not found in the Makefile"
-    return match.group(1).split()
+    return _makefile("GATE_SCENARIOS").split()
+
+
+def gate_budget() -> float:
+    return float(_makefile("GATE_BUDGET"))
 
 
 def run_gate(pythonpath: Path, report_dir: Path, budget: float, scenarios: list[str],

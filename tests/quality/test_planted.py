@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.quality.planted import Planted, gate_scenarios, plant, run_gate
+from tests.quality.planted import Planted, gate_budget, gate_scenarios, plant, run_gate
 
 pytestmark = pytest.mark.cluster
 
-BUDGET = 150.0  # the gate's GATE_BUDGET
+BUDGET = gate_budget()
 
 BUGS = [
     Planted("reject-on-worker-lost-ignored", "worker/request.py",
