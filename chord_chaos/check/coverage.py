@@ -15,8 +15,6 @@ from chord_chaos.models.canvas import Canvas, Chain, Chord, Group, Task, Workloa
 from chord_chaos.models.faults import node_role
 from chord_chaos.models.timeouts import SLOW_SECONDS
 
-"""A ``sleep`` of at least this many seconds is slow: it outlives the compressed timeouts."""
-
 SHAPE_FEATURES: dict[str, str] = {
     # structure
     "chain": "a chain",

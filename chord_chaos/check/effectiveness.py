@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chord_chaos.check.events import Event
+from chord_chaos.check.events import Event, execution_key
 from chord_chaos.check.history import History
 from chord_chaos.models.faults import NETWORK_KINDS, node_role
 from chord_chaos.models.vocabulary import FaultKind
@@ -106,12 +106,9 @@ def _network(history: History, record: dict[str, Any], index: int, kind: str, at
 
 def in_flight(events: tuple[Event, ...], at: int, where: Any) -> list[Event]:
     """Executions that ``where`` selects which had started before ``at`` and not ended by then."""
-    ended = {_key(e) for e in events if e.kind == "end" and e.mono <= at}
-    return [e for e in events if e.kind == "start" and e.mono <= at and where(e) and _key(e) not in ended]
-
-
-def _key(e: Event) -> tuple[int, str, str | None, int]:
-    return e.pid, e.node, e.task_id, e.attempt
+    ended = {execution_key(e) for e in events if e.kind == "end" and e.mono <= at}
+    return [e for e in events
+            if e.kind == "start" and e.mono <= at and where(e) and execution_key(e) not in ended]
 
 
 def _node_name(e: Event) -> str:

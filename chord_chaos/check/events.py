@@ -47,6 +47,11 @@ class Event:
         }
 
 
+def execution_key(e: Event) -> tuple[int, str, str | None, int]:
+    """What pairs an execution's start with its end: one attempt of a node in one process."""
+    return e.pid, e.node, e.task_id, e.attempt
+
+
 def executions_by_node(events: tuple[Event, ...]) -> dict[str, int]:
     """How many executions (attempts) of each node started."""
     counts: dict[str, int] = {}

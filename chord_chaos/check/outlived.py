@@ -4,7 +4,7 @@ header end). Coverage counts these, so a campaign says whether slow work was eve
 
 from __future__ import annotations
 
-from chord_chaos.check.events import Event
+from chord_chaos.check.events import Event, execution_key
 from chord_chaos.models.timeouts import TIMEOUTS
 
 _HEADER = ".chord.header["
@@ -12,9 +12,8 @@ _HEADER = ".chord.header["
 
 def longest(events: tuple[Event, ...]) -> float:
     """Seconds: the longest execution, or the longest chord header span, whichever is longer."""
-    starts = {(e.pid, e.node, e.task_id, e.attempt): e.mono for e in events if e.kind == "start"}
-    spans = [e.mono - starts[k] for e in events if e.kind == "end"
-             and (k := (e.pid, e.node, e.task_id, e.attempt)) in starts]
+    starts = {execution_key(e): e.mono for e in events if e.kind == "start"}
+    spans = [e.mono - starts[k] for e in events if e.kind == "end" and (k := execution_key(e)) in starts]
     headers: dict[str, list[int]] = {}
     for e in events:
         if e.kind in ("start", "end") and _HEADER in e.node:

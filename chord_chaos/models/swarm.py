@@ -104,7 +104,6 @@ def swarms(draw: st.DrawFn) -> Swarm:
     return Swarm(on)
 
 
-_COMPOSITES = ("chain", "group", "chord")
 _KINDS = ("leaf", "chain", "group", "chord", "group", "chord", "chain", "group", "chord",
           "leaf", "leaf", "leaf", "leaf")
 _ROOT_KINDS = 9  # the root and a chord's body are a leaf one time in nine
@@ -144,8 +143,8 @@ class _Drawing:
         if budget < 2 or depth >= MAX_DEPTH:  # drawn all the same, to keep the choices aligned
             kind = "leaf"
         if kind != "leaf" and not self.allowed(kind, role, is_body):
-            i = _COMPOSITES.index(kind)
-            later = _COMPOSITES[i + 1:] + _COMPOSITES[:i]
+            i = STRUCTURE.index(kind)
+            later = STRUCTURE[i + 1:] + STRUCTURE[:i]
             kind = next((k for k in later if self.allowed(k, role, is_body)), "leaf")
         if kind == "leaf":
             return self.leaf(draw), 1

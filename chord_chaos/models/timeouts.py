@@ -25,6 +25,7 @@ class Timeout:
     applies: str  # which clusters and backends
     outlived: str  # what Celery does when a task or chord outlives it
     promised: str  # what chord-chaos still checks then
+    app_setting: bool = False  # set in every cluster's app configuration (``CLUSTER_SETTINGS``)
 
 
 TIMEOUTS = (
@@ -32,13 +33,13 @@ TIMEOUTS = (
             "every cluster; database backend (chord_unlock)",
             "chord_unlock polls the header again after this interval, with max_retries=None: it "
             "never gives up while the header is pending",
-            "everything: a slow header costs polls, never the chord"),
+            "everything: a slow header costs polls, never the chord", app_setting=True),
     Timeout("chord-key-expiry", "result_chord_expires", "result_expires (1 day)", 60.0,
             "every cluster; Redis backend (the chord's counter and result keys)",
             "the chord's keys vanish, so a header that spans longer never completes the chord",
             "everything while a chord's header ends within it (every run here ends well within "
             "60 s or fails liveness first); drawn slow header tasks take 1-2 s, so a Celery that "
-            "expired the keys sooner than configured fails liveness"),
+            "expired the keys sooner than configured fails liveness", app_setting=True),
     Timeout("chord-join", "result_chord_join_timeout", "3 s", 3.0,
             "every cluster; Redis backend joining a header that holds a group",
             "the join of the header's results raises TimeoutError and the chord fails",
@@ -51,8 +52,7 @@ TIMEOUTS = (
             "redelivery it causes is the documented at-most-once anomaly of the fault classes"),
 )
 
-CLUSTER_SETTINGS = {t.setting: t.seconds for t in TIMEOUTS if t.setting.startswith("result_chord_")
-                    and t.name != "chord-join"}
+CLUSTER_SETTINGS = {t.setting: t.seconds for t in TIMEOUTS if t.app_setting}
 
 
 def timeouts_markdown() -> str:

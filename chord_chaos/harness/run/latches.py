@@ -24,7 +24,6 @@ class Latches:
 
     def __init__(self, ledger_dir: Path, run: str, plan: FaultPlan) -> None:
         self.dir = Path(run_dir(str(ledger_dir), run))
-        self.run = run
         self.faults = latched(plan)
         self.released: set[int] = set()
         if self.faults:
