@@ -52,10 +52,17 @@ class History:
     # where the unstarted ones were at the end (``broker_probe.py``)
     deliveries: tuple[Event, ...] = ()
     broker: dict[str, Any] = field(default_factory=dict)
+    celery: str = ""  # the Celery release the run used ("" when unknown: an older history)
+    states: dict[str, str] = field(default_factory=dict)  # hung runs: task id -> state stored at the end
 
     @property
     def faulted(self) -> bool:
         return bool(self.faults.get("faults"))
+
+    @property
+    def strict(self) -> bool:
+        """Checked with no known-issue excuses (``--strict``): every deviation is a violation."""
+        return bool(self.meta.get("strict"))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +73,7 @@ class History:
             "client_errors": list(self.client_errors), "worker_exits": list(self.worker_exits),
             "events": [e.to_json() for e in self.events],
             "deliveries": [e.to_json() for e in self.deliveries], "broker": self.broker,
+            "celery": self.celery, "states": self.states,
         }
 
     @staticmethod
@@ -80,5 +88,6 @@ class History:
             nemesis=tuple(obj.get("nemesis", ())), client_errors=tuple(obj.get("client_errors", ())),
             worker_exits=tuple(obj.get("worker_exits", ())),
             deliveries=tuple(Event.from_json(e) for e in obj.get("deliveries", ())),
-            broker=dict(obj.get("broker") or {}),
+            broker=dict(obj.get("broker") or {}), celery=str(obj.get("celery") or ""),
+            states=dict(obj.get("states") or {}),
         )

@@ -1,23 +1,37 @@
 """The known-issues register: real Celery deviations from the model, never hidden.
 
 Each entry names the Celery behaviour, where it is reported (a Celery issue link, or a note
-that none was found), the Celery versions it was seen with, a minimal canvas, and a
-predicate that recognises its violations. Matched violations are reported as known issues,
-so a CI gate stays green on them while every report still shows them. KNOWN_ISSUES.md is the
+that none was found), the Celery releases its minimal canvas was verified on, and an
+explainer that recognises the bug by its mechanism, from the evidence in the history (ledger
+times, nemesis records, stored states, the model with that deviation applied), at the nodes
+where it shows. It explains only those violations: anything else in the same run stays a
+violation, and so does the same deviation on a Celery release the entry was not verified on.
+Explained violations are reported as known issues, so a CI gate stays green on them while
+every report still shows them; ``--strict`` turns the register off. KNOWN_ISSUES.md is the
 human-readable copy of this register.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from chord_chaos.check.events import executions_by_node
-from chord_chaos.check.exact import Violation
+from chord_chaos.check.events import Event, executions_by_node
+from chord_chaos.check.evidence import (
+    awaited,
+    canvas_of,
+    downstream,
+    final_ok,
+    inside,
+    real_kills,
+    retried,
+    reversal_explains,
+    seconds_into_run,
+)
+from chord_chaos.check.exact import Violation, check_executions
 from chord_chaos.check.history import History
 from chord_chaos.check.lost_messages import lost_messages
 from chord_chaos.models.canvas import (
@@ -27,9 +41,7 @@ from chord_chaos.models.canvas import (
     Group,
     Task,
     children,
-    parse_workload,
     task_ids,
-    uses_op,
     walk,
 )
 from chord_chaos.models.faults import node_role
@@ -42,6 +54,7 @@ from chord_chaos.models.semantics import (
 )
 
 Matcher = Callable[[Violation, Prediction, History], bool]
+Explainer = Callable[[list[Violation], Prediction, History], list[bool]]
 
 
 @dataclass(frozen=True)
@@ -49,26 +62,28 @@ class KnownIssue:
     id: str
     title: str
     link: str
-    celery_versions: str
     minimal_canvas: dict[str, Any]
-    matches: Matcher
+    explains: Explainer  # which of a run's violations this mechanism explains
+    verified_on: tuple[str, ...] = ("5.7.0",)  # Celery releases where the minimal case reproduced
+    also: str = ""  # other versions it depends on (kombu)
     backend: str = "redis"  # where the minimal canvas reproduces it
     delivery: str | None = None  # a chaos cluster with this delivery configuration, with ``plan``
     plan: dict[str, Any] | None = None
     flaky: bool = False  # reproduces only at times: a check that misses it is not news
 
+    @property
+    def celery_versions(self) -> str:
+        return ", ".join(self.verified_on) + (f" ({self.also})" if self.also else "")
 
-def _canonical(value: Any) -> Any:
-    """A value with every list sorted: equal canonical forms differ only in order."""
-    if isinstance(value, list):
-        return sorted((_canonical(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items()}
-    return value
+    def verified(self, celery: str) -> bool:
+        return celery in self.verified_on
 
 
-def _canvas(history: History) -> Canvas:
-    return parse_workload(history.workload).canvas
+def each(matches: Matcher) -> Explainer:
+    """An explainer that judges every violation on its own."""
+    def explains(vs: list[Violation], p: Prediction, h: History) -> list[bool]:
+        return [matches(v, p, h) for v in vs]
+    return explains
 
 
 def _ends_in_group(canvas: Canvas) -> bool:
@@ -87,69 +102,77 @@ def _ends_in_group(canvas: Canvas) -> bool:
     return False
 
 
-def _never_run_group_ending_chain(canvas: Canvas, prediction: Prediction) -> bool:
-    """Some chain's last step ends in a group, and none of that step's tasks is to run."""
-    runs = prediction.executions
+def _failed(events: tuple[Event, ...], nodes: list[str]) -> bool:
+    return any(e.kind == "end" and e.node in nodes and "error" in (e.outcome or {}) for e in events)
+
+
+def _group_ending_chain_after_failure(p: Prediction, h: History) -> bool:
+    """celery#4004's ``a | fail | group``: a chain whose result get() awaits has a step that
+    failed (in the ledger), and after it a last step whose result is a GroupResult and none of
+    whose tasks ran, as predicted; nothing else went missing."""
+    if check_executions(p, h):
+        return False
+    canvas = canvas_of(h)
+    waited = awaited(canvas)
     for path, node in walk(canvas):
-        if not isinstance(node, Chain):
+        if not isinstance(node, Chain) or path not in waited:
             continue
-        last_path, last = chain_steps(path, node)[-1]
-        if _ends_in_group(last):
-            tasks = [f"{last_path}{p[1:]}" for p in task_ids(last)]
-            if all(runs.get(t, 0) == 0 for t in tasks):
-                return True
+        steps = chain_steps(path, node)
+        last_path, last = steps[-1]
+        tasks = [f"{last_path}{t[1:]}" for t in task_ids(last)]
+        if not _ends_in_group(last) or any(p.executions.get(t, 0) for t in tasks):
+            continue
+        if any(_failed(h.events, [f"{sp}{t[1:]}" for t in task_ids(step)]) for sp, step in steps[:-1]):
+            return True
     return False
 
 
 def _hang_after_upstream_failure(v: Violation, p: Prediction, h: History) -> bool:
-    return (v.check == "liveness" and p.status == "FAILURE"
-            and _never_run_group_ending_chain(_canvas(h), p))
+    return v.check == "liveness" and p.status == "FAILURE" and _group_ending_chain_after_failure(p, h)
 
 
-def _has_nested_group(canvas: Canvas) -> bool:
-    """A multi-member group (or a chain that folds to one) directly in a group or chord header."""
-    for path, node in walk(canvas):
-        if isinstance(node, Group):
-            members = list(children(node, path))
-        elif isinstance(node, Chord):
-            members = [(f"{path}.chord.header[{i}]", m) for i, m in enumerate(node.header)]
-        else:
-            continue
-        for p, m in members:
-            g = as_group(p, m)
-            if g is not None and len(g[1].items) > 1:
-                return True
-    return False
-
-
-def _nested_group_reordered(v: Violation, p: Prediction, h: History) -> bool:
-    return (v.check in ("outcome", "inputs", "results") and v.expected is not None
-            and _canonical(v.observed) == _canonical(v.expected)
-            and _has_nested_group(_canvas(h)))
+def _nested_group_reordered(vs: list[Violation], p: Prediction, h: History) -> list[bool]:
+    """Only what the prediction, with the result order of some nested groups reversed at their
+    own nodes, predicts exactly."""
+    return reversal_explains(vs, h)
 
 
 def _retry_state_overwrites_success(v: Violation, p: Prediction, h: History) -> bool:
-    """get() hangs although the ledger shows every predicted execution, and a task retried."""
-    if v.check != "liveness" or not uses_op(_canvas(h), "retry"):
+    """get() hangs on a result the client awaits that retried: its last attempt returned a value
+    (the ledger), but the state stored at the end is RETRY; nothing else went missing."""
+    if v.check != "liveness" or check_executions(p, h):
         return False
-    return executions_by_node(h.events) == {n: k for n, k in p.executions.items() if k}
+    waited = awaited(canvas_of(h))
+    for node in retried(h.events) & waited:
+        ok = final_ok(h.events, node)
+        if ok is not None and ok.task_id and h.states.get(ok.task_id) == "RETRY":
+            return True
+    return False
 
 
-def _continues_after_group_body(canvas: Canvas) -> bool:
-    """A chain in which a step whose result is a group (a chord with a group body) is
-    followed by a step that is not a single task."""
+def _continuation_copies(canvas: Canvas) -> dict[str, int]:
+    """Steps after a chord whose body is a group of k members, when the step after it is not a
+    single task: each such later step's path, and k (how many times Celery runs it)."""
+    found: dict[str, int] = {}
     for path, node in walk(canvas):
         if not isinstance(node, Chain):
             continue
         steps = chain_steps(path, node)
-        for (p, step), (_, after) in itertools.pairwise(steps):
+        for i, ((p, step), (_, after)) in enumerate(itertools.pairwise(steps)):
             if isinstance(step, Chord) and result_is_group(p, step) and not isinstance(after, Task):
-                return True
-    return False
+                grouped = as_group(f"{p}.chord.body", step.body)
+                k = len(grouped[1].items) if grouped else 1
+                for later_path, _ in steps[i + 1:]:
+                    found.setdefault(later_path, k)
+    return found
 
 
 def _group_body_continuation_duplicated(v: Violation, p: Prediction, h: History) -> bool:
-    return v.check != "liveness" and _continues_after_group_body(_canvas(h))
+    """A node of a step after a group-bodied chord ran once per member of that group."""
+    if v.check != "executions" or v.node is None or not isinstance(v.expected, int):
+        return False
+    return any(inside(v.node, step) and v.observed == v.expected * k
+               for step, k in _continuation_copies(canvas_of(h)).items())
 
 
 # exception_to_python's dict() on a stored retry value: a sequence gives ValueError, anything
@@ -158,16 +181,39 @@ _RETRY_VALUE_AS_EXCEPTION = ("dictionary update sequence",
                              "If the stored exception isn't an instance of BaseException")
 
 
-def _database_retry_state_unreadable(v: Violation, p: Prediction, h: History) -> bool:
+def _unlock_crashed_after(p: Prediction, h: History) -> set[str]:
+    """Database: nodes that cannot run once chord_unlock crashed reading a retried header task's
+    RETRY state: what the model orders after a retried node, and the body, callbacks and
+    errbacks of every chord with a retried node in its header."""
+    again = retried(h.events)
+    lost = downstream(p, again, canvas_of(h))
+    for path, node in walk(canvas_of(h)):
+        if isinstance(node, Chord) and any(inside(r, f"{path}.chord.header") for r in again):
+            lost |= {n for n in p.executions if inside(n, f"{path}.chord.body")
+                     or n in (f"{path}.link", f"{path}.link_error")}
+    return downstream(p, lost, canvas_of(h)) - again
+
+
+def _database_retry_state_unreadable(vs: list[Violation], p: Prediction, h: History) -> list[bool]:
     """The ValueError reaches get() directly, or kills chord_unlock (which reads the retrying
-    header task's state), so the body and its errbacks never run and the result never resolves."""
-    if h.backend != "database" or not uses_op(_canvas(h), "retry"):
-        return False
-    if v.check == "outcome":  # raised as is, or wrapped by chord_unlock in ChordError
-        return any(m in h.client.message for m in _RETRY_VALUE_AS_EXCEPTION)
-    if v.check == "executions":
-        return " ran 0 time(s)" in v.message
-    return v.check == "liveness"
+    header task's state), so what waits on that chord never runs and the result never resolves."""
+    if h.backend != "database" or not retried(h.events):
+        return [False] * len(vs)
+    lost = _unlock_crashed_after(p, h)
+    out = []
+    for v in vs:
+        if v.check == "outcome":  # raised as is, or wrapped by chord_unlock in ChordError
+            out.append(any(m in h.client.message for m in _RETRY_VALUE_AS_EXCEPTION))
+        elif v.check == "executions":
+            out.append(v.observed == 0 and v.node in lost)
+        else:
+            out.append(False)
+    missing = [e for e in check_executions(p, h)]
+    if all(e.observed == 0 and e.node in lost for e in missing):
+        waited = awaited(canvas_of(h))
+        out = [o or (v.check == "liveness" and (bool(missing) or bool(retried(h.events) & waited)))
+               for o, v in zip(out, vs, strict=True)]
+    return out
 
 
 _FIRST_BODY_TASK_ERRBACK = re.compile(r"^(?P<chord>.*\.chain\[\d+\])\.chord\.body"
@@ -181,35 +227,62 @@ def _chain_body_errback_in_chain(v: Violation, p: Prediction, h: History) -> boo
             and v.observed == 1 and v.expected == 0)
 
 
+def _untold_by_header_chord(p: Prediction) -> list[tuple[str, str]]:
+    """(inner, outer): a chord failing in its own header inside an outer chord's header."""
+    out = []
+    for body in p.chord_errors:
+        inner = body.removesuffix(".chord.body")
+        cut = inner.rfind(".chord.header[")
+        if cut >= 0:
+            out.append((inner, inner[:cut]))
+    return out
+
+
 def _header_chord_failure_lost(v: Violation, p: Prediction, h: History) -> bool:
     """Redis: a chord inside another chord's header failed in its own header, and the outer
-    chord was never told: its ChordError errbacks do not run and its result never resolves."""
-    if h.backend != "redis" or not any(".chord.header[" in body for body in p.chord_errors):
+    chord was never told: the errbacks the outer chord's ChordError should have run did not
+    run, and its result (or what awaits it) never resolves."""
+    pairs = _untold_by_header_chord(p)
+    if h.backend != "redis" or not pairs:
         return False
     if v.check == "liveness":
-        return True
-    return (v.check == "executions" and (v.node or "").endswith("link_error")
-            and isinstance(v.observed, int) and isinstance(v.expected, int)
-            and v.observed < v.expected)
+        return not [e for e in check_executions(p, h) if not _told_errback(e, pairs)]
+    return v.check == "executions" and _told_errback(v, pairs)
+
+
+def _told_errback(v: Violation, pairs: list[tuple[str, str]]) -> bool:
+    """An errback that ran fewer times than predicted, owned by the outer chord or its body."""
+    node = v.node or ""
+    if not (node.endswith(".link_error") and isinstance(v.observed, int)
+            and isinstance(v.expected, int) and v.observed < v.expected):
+        return False
+    owner = node.removesuffix(".link_error")
+    return any(not inside(owner, inner) and (inside(inner, owner) or inside(owner, f"{outer}.chord.body"))
+               for inner, outer in pairs)
 
 
 def _chord_body_chord_error_lost(v: Violation, p: Prediction, h: History) -> bool:
-    """Redis: a chord whose body is a chord failed in its header; a GroupResult awaiting it
-    never resolves, because the ChordError is stored under the body chord's own id."""
-    if h.backend != "redis" or v.check != "liveness":
+    """Redis: a chord whose body is a chord failed in its header, and a group the client awaits
+    holds it: the GroupResult never resolves, because the ChordError is stored under the body
+    chord's own id. Nothing else went missing."""
+    if h.backend != "redis" or v.check != "liveness" or check_executions(p, h):
         return False
-    nodes = dict(walk(_canvas(h)))
-    return any(isinstance(nodes.get(body), Chord) for body in p.chord_errors)
+    canvas = canvas_of(h)
+    nodes = dict(walk(canvas))
+    waited = awaited(canvas)
+    groups = [g for g in waited if isinstance(nodes.get(g), Group)]
+    return any(isinstance(nodes.get(body), Chord) and body.removesuffix(".chord.body") in waited
+               and any(inside(body, g) for g in groups) for body in p.chord_errors)
 
 
 def _header_chord_body_chord_stalls(v: Violation, p: Prediction, h: History) -> bool:
     """Database: a chord inside another chord (its header or its body), whose body is itself a
     chord, failed in its own header; what awaits it (the outer chord_unlock, or get() on the
     innermost body, whose parents no longer lead to the failure) waits on the body chord's
-    body, which is never marked."""
-    if h.backend != "database" or v.check != "liveness":
+    body, which is never marked. Nothing else went missing."""
+    if h.backend != "database" or v.check != "liveness" or check_executions(p, h):
         return False
-    nodes = dict(walk(_canvas(h)))
+    nodes = dict(walk(canvas_of(h)))
     return any(isinstance(nodes.get(body), Chord)
                and node_role(body.removesuffix(".chord.body")) in ("header", "body")
                for body in p.chord_errors)
@@ -233,20 +306,6 @@ def _stalled_chords(canvas: Canvas) -> list[str]:
     return found
 
 
-def _downstream(p: Prediction, roots: set[str]) -> set[str]:
-    """Every node the prediction orders after one of ``roots``, and the roots."""
-    after: dict[str, set[str]] = {}
-    for before, later in p.happens_before:
-        after.setdefault(before, set()).add(later)
-    seen, todo = set(roots), list(roots)
-    while todo:
-        for nxt in after.get(todo.pop(), ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return seen
-
-
 def _header_chain_group_chord_stalls(v: Violation, p: Prediction, h: History) -> bool:
     """Redis: the outer chord's header finished as predicted (its every task ran as often as
     predicted) and its body never started; what is explained is the hang, and "ran 0 times" of
@@ -254,14 +313,14 @@ def _header_chain_group_chord_stalls(v: Violation, p: Prediction, h: History) ->
     if h.backend != "redis" or v.check not in ("liveness", "executions"):
         return False
     ran = executions_by_node(h.events)
-    for chord in _stalled_chords(_canvas(h)):
+    for chord in _stalled_chords(canvas_of(h)):
         header = {n: k for n, k in p.executions.items() if n.startswith(f"{chord}.chord.header[")}
         body = {n for n in p.executions if n.startswith(f"{chord}.chord.body")}
         if any(ran.get(n, 0) != k for n, k in header.items()) or any(ran.get(n) for n in body):
             continue  # the header did not finish as predicted, or the body started: not this bug
         if v.check == "liveness":
             return True
-        if v.observed == 0 and v.node in _downstream(p, body):
+        if v.observed == 0 and v.node in downstream(p, body):
             return True
     return False
 
@@ -270,18 +329,43 @@ def _worker_exit_on_reconnect(v: Violation, p: Prediction, h: History) -> bool:
     return v.check == "worker-exit" and "object has no attribute 'hostname'" in v.message
 
 
-def _killed_after_success(v: Violation, p: Prediction, h: History) -> bool:
-    """A pool child killed right after a task it ran succeeded (its last ledger event is that
-    task's end), on Redis, and the result never resolved."""
-    if v.check != "liveness" or h.backend != "redis":
-        return False
-    killed = {int(str(r).rpartition(":")[2]) for rec in h.nemesis if rec.get("kind") == "kill_child"
-              and rec.get("applied") is not None for r in rec.get("resolved") or []}
-    for pid in killed:
-        last = [e for e in h.events if e.pid == pid][-1:]
-        if last and last[0].kind == "end" and "ok" in (last[0].outcome or {}):
-            return True
-    return False
+KILL_WINDOW = 0.5  # s: a kill this soon after a header task's end can fall before its chord count
+
+
+def _killed_between_store_and_count(p: Prediction, h: History) -> set[str]:
+    """Redis: chords whose body never ran although a pool process was really killed within
+    KILL_WINDOW s after its last ledger event, the successful end of one of their header tasks,
+    and every header task ran."""
+    ran = executions_by_node(h.events)
+    stalled = set()
+    for pid, applied in real_kills(h):
+        mine = [e for e in h.events if e.pid == pid]
+        last = max(mine, key=lambda e: e.mono, default=None)
+        if last is None or last.kind != "end" or "ok" not in (last.outcome or {}):
+            continue
+        if not 0 <= applied - seconds_into_run(h, last.mono) <= KILL_WINDOW:
+            continue
+        cut = last.node.rfind(".chord.header[")
+        if cut < 0:
+            continue
+        chord = last.node[:cut]
+        header = [n for n in p.executions if inside(n, f"{chord}.chord.header")]
+        body = {n for n in p.executions if inside(n, f"{chord}.chord.body")}
+        if all(ran.get(n, 0) >= p.executions[n] for n in header) and not any(ran.get(n) for n in body):
+            stalled |= downstream(p, body)
+    return stalled
+
+
+def _killed_after_success(vs: list[Violation], p: Prediction, h: History) -> list[bool]:
+    """The hang, and "ran 0 times" of the stalled chord's body and what follows it."""
+    if h.backend != "redis":
+        return [False] * len(vs)
+    stalled = _killed_between_store_and_count(p, h)
+    if not stalled:
+        return [False] * len(vs)
+    missing_ok = all(e.observed == 0 and e.node in stalled for e in check_executions(p, h))
+    return [(v.check == "liveness" and missing_ok)
+            or (v.check == "executions" and v.observed == 0 and v.node in stalled) for v in vs]
 
 
 def _message_lost_off_queue(v: Violation, p: Prediction, h: History) -> bool:
@@ -306,11 +390,10 @@ REGISTER: tuple[KnownIssue, ...] = (
         title="A chain that ends in a group never resolves when an earlier step fails: "
               "get() on the GroupResult waits for members that are never sent",
         link="https://github.com/celery/celery/issues/4004 (closed, still reproduces)",
-        celery_versions="5.7.0",
         minimal_canvas={"chain": [{"task": "fail", "immutable": True},
                                   {"group": [{"task": "tag", "args": ["a"]},
                                              {"task": "tag", "args": ["b"]}]}]},
-        matches=_hang_after_upstream_failure,
+        explains=each(_hang_after_upstream_failure),
     ),
     KnownIssue(
         id="nested-group-order",
@@ -318,7 +401,6 @@ REGISTER: tuple[KnownIssue, ...] = (
               "chord body, yields its members' results in reverse order",
         link="no Celery issue found (searched the tracker for nested group result order); "
              "minimal reproduction in KNOWN_ISSUES.md",
-        celery_versions="5.7.0",
         minimal_canvas={"chain": [{"task": "tag", "args": ["x"]},
                                   {"group": [{"group": [{"task": "tag", "args": ["a"],
                                                          "immutable": True},
@@ -326,7 +408,7 @@ REGISTER: tuple[KnownIssue, ...] = (
                                                          "immutable": True}]},
                                              {"task": "tag", "args": ["c"],
                                               "immutable": True}]}]},
-        matches=_nested_group_reordered,
+        explains=_nested_group_reordered,
     ),
     KnownIssue(
         id="retry-state-race",
@@ -335,10 +417,9 @@ REGISTER: tuple[KnownIssue, ...] = (
               "never resolves (about 1 run in 30 here)",
         link="no Celery issue found (searched the tracker for RETRY overwriting SUCCESS); "
              "minimal reproduction in KNOWN_ISSUES.md",
-        celery_versions="5.7.0",
         minimal_canvas={"chain": [{"task": "tag", "args": ["a"], "immutable": True},
                                   {"task": "retry", "args": [1, "v"], "immutable": True}]},
-        matches=_retry_state_overwrites_success, flaky=True,
+        explains=each(_retry_state_overwrites_success), flaky=True,
     ),
     KnownIssue(
         id="group-body-continuation",
@@ -346,13 +427,12 @@ REGISTER: tuple[KnownIssue, ...] = (
               "that group (each with part of the input) when the step is a chord or group",
         link="no exact match in the tracker; related: https://github.com/celery/celery/issues/5947 "
              "(closed: duplicated bodies in chords of chains with groups)",
-        celery_versions="5.7.0",
         minimal_canvas={"chain": [
             {"chord": {"header": [], "body": {"group": [
                 {"task": "tag", "args": ["b"], "immutable": True},
                 {"task": "tag", "args": ["c"], "immutable": True}]}}},
             {"chord": {"header": [], "body": {"task": "tag", "args": ["n"]}}}]},
-        matches=_group_body_continuation_duplicated,
+        explains=each(_group_body_continuation_duplicated),
     ),
     KnownIssue(
         id="chain-body-errback-in-chain",
@@ -360,12 +440,11 @@ REGISTER: tuple[KnownIssue, ...] = (
               "the errback of the body chain's first task runs with ChordError; the same chord "
               "at top level does not run it",
         link="no Celery issue found (searched the tracker for chord body chain errbacks)",
-        celery_versions="5.7.0",
         minimal_canvas={"chain": [{"task": "tag", "args": ["x"]}, {"chord": {
             "header": [{"task": "fail"}],
             "body": {"chain": [{"task": "tag", "args": ["a"], "link_error": {"task": "log_error"}},
                                {"task": "tag", "args": ["b"]}]}}}]},
-        matches=_chain_body_errback_in_chain,
+        explains=each(_chain_body_errback_in_chain),
     ),
     KnownIssue(
         id="redis-header-chord-error",
@@ -376,12 +455,11 @@ REGISTER: tuple[KnownIssue, ...] = (
               "backend's chord_unlock does see the failure)",
         link="https://github.com/celery/celery/pull/9580 (fix for #9107; its integration test "
              "asserts a single errback call)",
-        celery_versions="5.7.0",
         minimal_canvas={"chord": {"header": [{"chord": {"header": [{"task": "fail"}],
                                                         "body": {"task": "tag", "args": ["b"]}}}],
                                   "body": {"task": "tag", "args": ["z"]}},
                         "link_error": {"task": "log_error"}},
-        matches=_header_chord_failure_lost,
+        explains=each(_header_chord_failure_lost),
     ),
     KnownIssue(
         id="redis-chord-body-chord-error",
@@ -389,11 +467,10 @@ REGISTER: tuple[KnownIssue, ...] = (
               "a group awaiting it never resolves (a top-level get() still raises, through the "
               "header); the database backend resolves it",
         link="no Celery issue found (searched the tracker for chord body chord error)",
-        celery_versions="5.7.0",
         minimal_canvas={"group": [{"chord": {
             "header": [{"task": "fail"}],
             "body": {"chord": {"header": [], "body": {"task": "tag", "args": ["b"]}}}}}]},
-        matches=_chord_body_chord_error_lost,
+        explains=each(_chord_body_chord_error_lost),
     ),
     KnownIssue(
         id="database-header-chord-body-chord",
@@ -405,12 +482,11 @@ REGISTER: tuple[KnownIssue, ...] = (
         link="no Celery issue for this shape found; related: https://github.com/celery/celery/issues/"
              "9674 and its fix https://github.com/celery/celery/pull/10323 (a failure now descends "
              "into a chained chord step's body, but not into a chord body that is a chord)",
-        celery_versions="5.7.0",
         minimal_canvas={"chord": {"header": [{"chord": {
             "header": [{"task": "fail"}],
             "body": {"chord": {"header": [], "body": {"task": "tag", "args": ["b"]}}}}}],
             "body": {"task": "tag", "args": ["z"]}}},
-        matches=_header_chord_body_chord_stalls,
+        explains=each(_header_chord_body_chord_stalls),
         backend="database",
     ),
     KnownIssue(
@@ -422,13 +498,12 @@ REGISTER: tuple[KnownIssue, ...] = (
         link="no Celery issue found (searched the tracker for nested chords in a chain's group in a "
              "chord header); related: https://github.com/celery/celery/issues/2922 (closed: chords "
              "within a chord built with group | task never call the outer body)",
-        celery_versions="5.7.0",
         minimal_canvas={"chord": {"header": [{"chain": [
             {"task": "tag", "args": ["a"]},
             {"group": [{"task": "tag", "args": ["b"]},
                        {"chord": {"header": [], "body": {"task": "tag", "args": ["c"]}}}]}]}],
             "body": {"task": "tag", "args": ["z"]}}},
-        matches=_header_chain_group_chord_stalls,
+        explains=each(_header_chain_group_chord_stalls),
     ),
     KnownIssue(
         id="database-retry-state",
@@ -438,9 +513,8 @@ REGISTER: tuple[KnownIssue, ...] = (
               "it re-raises): get() fails instead of waiting, and chord_unlock polling a header "
               "that retries crashes, so the body and the chord's errbacks never run",
         link="no Celery issue found (searched the tracker for the ValueError message)",
-        celery_versions="5.7.0",
         minimal_canvas={"task": "retry", "args": [2, "v"], "immutable": True},
-        matches=_database_retry_state_unreadable, backend="database", flaky=True,
+        explains=_database_retry_state_unreadable, backend="database", flaky=True,
     ),
     KnownIssue(
         id="worker-exit-on-reconnect",
@@ -452,11 +526,11 @@ REGISTER: tuple[KnownIssue, ...] = (
         link="no Celery issue found (searched the tracker for the error message); related: "
              "https://github.com/celery/celery/issues/10205 (closed: worker stops consuming after "
              "a broker connection reset)",
-        celery_versions="5.7.0 (kombu 5.7.0)",
+        also="kombu 5.7.0",
         minimal_canvas={"chord": {"header": [{"task": "sleep", "args": [1.0, "a"], "immutable": True},
                                              {"task": "sleep", "args": [1.0, "b"], "immutable": True}],
                                   "body": {"task": "tag", "args": ["z"]}}},
-        matches=_worker_exit_on_reconnect, backend="database", delivery="acks-late",
+        explains=each(_worker_exit_on_reconnect), backend="database", delivery="acks-late",
         plan={"faults": [{"kind": "restart_redis", "target": "broker", "at": 0.3, "duration": 0.1}]},
         flaky=True,
     ),
@@ -470,10 +544,9 @@ REGISTER: tuple[KnownIssue, ...] = (
         link="no Celery issue found for this window; related: "
              "https://github.com/celery/celery/issues/4207 (open: chord body sometimes never called "
              "on Redis)",
-        celery_versions="5.7.0",
         minimal_canvas={"chord": {"header": [{"task": "mul", "args": [i, 2]} for i in range(1, 6)],
                                   "body": {"task": "tsum"}}},
-        matches=_killed_after_success, delivery="acks-late",
+        explains=_killed_after_success, delivery="acks-late",
         plan={"faults": [{"kind": "kill_child", "target": "@anchor", "at": 0.0, "duration": 0.05,
                           "anchor": {"event": "end", "role": "header", "count": 1}}]},
         flaky=True,
@@ -487,10 +560,10 @@ REGISTER: tuple[KnownIssue, ...] = (
               "(a hung process later killed by its supervisor) loses one message every time",
         link="https://github.com/celery/kombu/issues/305 (open: tasks lost in Redis); related: "
              "https://github.com/celery/celery/issues/7950 (open: the same window at warm shutdown)",
-        celery_versions="5.7.0 (kombu 5.7.0)",
+        also="kombu 5.7.0",
         minimal_canvas={"chord": {"header": [{"task": "mul", "args": [i, 2]} for i in range(1, 6)],
                                   "body": {"task": "tsum"}}},
-        matches=_message_lost_off_queue, delivery="acks-late",
+        explains=each(_message_lost_off_queue), delivery="acks-late",
         plan={"faults": [{"kind": "kill_worker", "target": "w0", "at": 0.0, "duration": 0.05}]},
         flaky=True,
     ),
@@ -500,13 +573,24 @@ REGISTER: tuple[KnownIssue, ...] = (
 def match_known(
     violations: list[Violation], prediction: Prediction, history: History
 ) -> tuple[list[tuple[str, Violation]], list[Violation]]:
-    """Split violations into (known issue id, violation) pairs and unexplained ones."""
+    """Split violations into (known issue id, violation) pairs and unexplained ones.
+
+    An entry explains only the violations its mechanism accounts for, and only on the Celery
+    releases where it was verified; elsewhere the violation stays, saying what it resembles."""
+    explained: list[KnownIssue | None] = [None] * len(violations)
+    for entry in REGISTER:
+        for i, hit in enumerate(entry.explains(violations, prediction, history)):
+            if hit and explained[i] is None:
+                explained[i] = entry
     known: list[tuple[str, Violation]] = []
     unexplained: list[Violation] = []
-    for v in violations:
-        issue = next((k for k in REGISTER if k.matches(v, prediction, history)), None)
+    for v, issue in zip(violations, explained, strict=True):
         if issue is None:
             unexplained.append(v)
-        else:
+        elif issue.verified(history.celery):
             known.append((issue.id, v))
+        else:
+            on = history.celery or "an unrecorded Celery release"
+            unexplained.append(replace(v, message=f"{v.message} (resembles {issue.id}, not verified "
+                                                  f"on Celery {on}; verified on {issue.celery_versions})"))
     return known, unexplained

@@ -3,8 +3,9 @@
 A harness failure (a worker that never started, a lost ledger, a fault the nemesis could not
 apply or heal) or a crash of a check is ``unknown``, never a pass. Violations that match an
 entry of the known-issues register are reported under ``known_issues`` and do not make the
-verdict a violation. Under faults, a finding of a property Celery does not promise for the
-run's delivery configuration and faults is an anomaly: reported, never a failure.
+verdict a violation, unless the history was checked strictly (``--strict``: no excuses).
+Under faults, a finding of a property Celery does not promise for the run's delivery
+configuration and faults is an anomaly: reported, never a failure.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ class Verdict:
     reasons: tuple[str, ...] = field(default=())
     anomalies: tuple[tuple[str, Violation], ...] = ()  # (property not promised, what happened)
     landings: tuple[Landing, ...] = ()  # whether each applied fault hit work in flight
+    strict: bool = False  # checked with no known-issue excuses
 
     def to_json(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
+            "mode": "strict" if self.strict else "register",
             "violations": [v.to_json() for v in self.violations],
             "known_issues": [{"issue": k, **v.to_json()} for k, v in self.known],
             "anomalies": [{"property": prop, **v.to_json()} for prop, v in self.anomalies],
@@ -54,12 +57,13 @@ def check(prediction: Prediction, history: History) -> Verdict:
             found, anomalies = _fault_findings(prediction, history)
         else:
             found = [v for c in CHECKS for v in c(prediction, history)]
-        known, unexplained = match_known(found, prediction, history)
+        known, unexplained = ([], found) if history.strict else match_known(found, prediction, history)
     except Exception:  # a crashing check must never read as a pass
         crash = f"checker crashed: {traceback.format_exc(limit=3)}"
         return Verdict(VerdictKind.UNKNOWN, reasons=(crash,))
     kind = VerdictKind.VIOLATION if unexplained else VerdictKind.PASS
-    return Verdict(kind, tuple(unexplained), tuple(known), anomalies=tuple(anomalies), landings=landed)
+    return Verdict(kind, tuple(unexplained), tuple(known), anomalies=tuple(anomalies), landings=landed,
+                   strict=history.strict)
 
 
 def _fault_findings(p: Prediction, h: History) -> tuple[list[Violation], list[tuple[str, Violation]]]:

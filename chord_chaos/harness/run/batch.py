@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import celery
 from celery.exceptions import TimeoutError as CeleryTimeout
 
 from chord_chaos.check.events import Event, executions_by_node
@@ -29,6 +30,7 @@ from chord_chaos.harness.run.bounded_get import get_within
 from chord_chaos.harness.run.compile import compile_workload
 from chord_chaos.harness.run.history_files import save_history
 from chord_chaos.harness.run.ledger_reader import LedgerTail
+from chord_chaos.harness.run.stored_states import stored_states
 from chord_chaos.models.canvas import workload_to_json
 from chord_chaos.models.semantics import Prediction, predict
 
@@ -50,8 +52,9 @@ class BatchRunner:
     """Fault-free runs on a plain cluster, many canvases in flight at once."""
 
     def __init__(self, cluster: RunnableCluster, out_dir: Path, timeout: float = 30.0,
-                 settle: float = 5.0, grace: float = 0.05) -> None:
+                 settle: float = 5.0, grace: float = 0.05, strict: bool = False) -> None:
         self.cluster = cluster
+        self.strict = strict
         self.out_dir = out_dir
         self.timeout = timeout
         self.settle = settle
@@ -113,14 +116,25 @@ class BatchRunner:
     def _finish(self, p: _Pending, health: list[str]) -> RunResult:
         errors = tuple(health) + ((p.error,) if p.error else ())
         assert p.client is not None
+        events = self.tail.events(p.run)
+        states = stored_states(self.cluster.app, events) if p.client.status == "TIMEOUT" else {}
         history = History(
             run=p.run, workload=workload_to_json(p.job.workload), backend=self.cluster.backend,
-            client=p.client, events=self.tail.events(p.run), timeout=self.timeout,
-            harness_errors=errors, meta={"label": p.job.label, "t0_mono_ns": int(p.submitted * 1e9)},
+            client=p.client, events=events, timeout=self.timeout, states=states,
+            harness_errors=errors, meta=run_meta(p.job.label, p.submitted, self.strict),
+            celery=celery.__version__,
         )
         self.tail.forget(p.run)
         path = save_history(history, self.out_dir / "histories")  # on disk before any check runs
         return RunResult(p.job, p.prediction, history, check(p.prediction, history), path)
+
+
+def run_meta(label: str, t0: float, strict: bool, **more: Any) -> dict[str, Any]:
+    """A history's meta: its job label, when it was submitted, and ``strict`` when asked for."""
+    meta: dict[str, Any] = {"label": label, "t0_mono_ns": int(t0 * 1e9), **more}
+    if strict:
+        meta["strict"] = True
+    return meta
 
 
 def settle(tail: LedgerTail, runs: list[tuple[Prediction, str]], seconds: float) -> None:

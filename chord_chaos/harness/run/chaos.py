@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import celery
 import redis
 from celery.exceptions import TimeoutError as CeleryTimeout
 from kombu.exceptions import OperationalError
@@ -31,7 +32,7 @@ from chord_chaos.harness.cluster import broker_probe
 from chord_chaos.harness.cluster.protocols import ChaosCluster
 from chord_chaos.harness.infra.errors import HarnessError
 from chord_chaos.harness.infra.supervisor import raise_if_interrupted
-from chord_chaos.harness.run.batch import POLL_INTERVAL, settle
+from chord_chaos.harness.run.batch import POLL_INTERVAL, run_meta, settle
 from chord_chaos.harness.run.bounded_get import get_within
 from chord_chaos.harness.run.compile import compile_workload
 from chord_chaos.harness.run.delivery_records import client_publishes, read_deliveries
@@ -39,6 +40,7 @@ from chord_chaos.harness.run.history_files import save_history
 from chord_chaos.harness.run.latches import Latches
 from chord_chaos.harness.run.ledger_reader import LedgerTail
 from chord_chaos.harness.run.nemesis import Nemesis
+from chord_chaos.harness.run.stored_states import stored_states
 from chord_chaos.models.canvas import workload_to_json
 from chord_chaos.models.faults import SLOW, FaultPlan
 from chord_chaos.models.guarantees import VISIBILITY_TIMEOUT
@@ -139,8 +141,9 @@ class ChaosRunner:
     """
 
     def __init__(self, cluster: ChaosCluster, out_dir: Path, recovery: float = RECOVERY,
-                 settle: float = SETTLE) -> None:
+                 settle: float = SETTLE, strict: bool = False) -> None:
         self.cluster = cluster
+        self.strict = strict
         self.out_dir = out_dir
         self.recovery = recovery
         self.settle = settle
@@ -195,11 +198,13 @@ class ChaosRunner:
         latches.clear()
         harness_errors += self.cluster.infra_health() + nemesis.errors
         deliveries, broker = self._where_messages_went(run, sent, view)
+        events = self.tail.events(run)
         history = History(
             run=run, workload=workload_to_json(job.workload), backend=self.cluster.backend,
-            client=view, events=self.tail.events(run),
+            client=view, events=events,
+            states=stored_states(self.cluster.app, events) if view.status == "TIMEOUT" else {},
             timeout=round(client.deadline - t0, 3), harness_errors=tuple(harness_errors),
-            meta={"label": job.label, "t0_mono_ns": int(t0 * 1e9), "chaos": True},
+            meta=run_meta(job.label, t0, self.strict, chaos=True), celery=celery.__version__,
             delivery=self.cluster.delivery or "acks-early",
             faults=plan.to_json(), nemesis=tuple(nemesis.records()),
             client_errors=tuple(client.errors), worker_exits=exits,
