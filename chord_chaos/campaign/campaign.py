@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chord_chaos.campaign.explore import Found, Signature, case_key, explore, pair_seed
+from chord_chaos.campaign.explore import Case, Found, Signature, case_key, explore, pair_seed
 from chord_chaos.campaign.stats import rate
 from chord_chaos.campaign.summary import Summary, Tally
 from chord_chaos.check.result import Job, RunResult
@@ -48,9 +48,10 @@ class _Live:
     factory: ClusterFactory
 
     @staticmethod
-    def start(backend: str, delivery: str, report_dir: Path, factory: ClusterFactory) -> _Live:
+    def start(backend: str, delivery: str, report_dir: Path, factory: ClusterFactory,
+              strict: bool = False) -> _Live:
         cluster = factory(backend, delivery)
-        return _Live(cluster, ChaosRunner(cluster, report_dir), factory)
+        return _Live(cluster, ChaosRunner(cluster, report_dir, strict=strict), factory)
 
     def close(self) -> None:
         self.runner.stop()  # its nemesis thread restarts nothing while the cluster stops
@@ -62,7 +63,7 @@ class _Live:
     def restart(self) -> None:
         self.close()
         fresh = _Live.start(self.cluster.backend, self.cluster.delivery or "", self.runner.out_dir,
-                            self.factory)
+                            self.factory, self.runner.strict)
         self.cluster, self.runner = fresh.cluster, fresh.runner
 
 
@@ -85,6 +86,7 @@ class Campaign:
     reproduce: int = 3  # replays of the minimal case for its reproduction rate
     database: Path | None = None  # Hypothesis example database: known failures are drawn first
     factory: ClusterFactory = local_cluster  # compose mode passes its own
+    strict: bool = False  # no known-issue excuses
     tallies: list[Tally] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     t0: float = field(default_factory=time.monotonic)  # reset when the campaign starts
@@ -107,7 +109,8 @@ class Campaign:
                     if live is not None:
                         live.close()
                         live = None
-                    live = _Live.start(backend, scenario.delivery, self.report_dir, self.factory)
+                    live = _Live.start(backend, scenario.delivery, self.report_dir, self.factory,
+                                       self.strict)
                 left = self.budget - (time.monotonic() - t0)
                 share_end = time.monotonic() + left / (len(order) - i)
                 _Pair(self, scenario, backend, live, tally, share_end).explore()
@@ -193,7 +196,7 @@ class _Pair:
             self.report(last, Origin(self.scenario.name, self.campaign.seed, self.seed), "first")
         return sig
 
-    def found(self, found: Found) -> None:
+    def found(self, found: Found[Case]) -> None:
         """Replay the minimal case for its rate and report it next to the first failure."""
         result, failed, runs = self.failing[case_key(found.minimal)]
         k = 0

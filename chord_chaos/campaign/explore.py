@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
@@ -36,6 +37,7 @@ Case = tuple[Workload, FaultPlan]
 Signature = frozenset[str]  # the checks a failing case violated
 # (workload, plan, shrinking) -> the violated checks, or None when the case passed
 Judge = Callable[[Workload, FaultPlan, bool], Signature | None]
+C = TypeVar("C")  # what one draw is: a (workload, plan) case, or a batch of workloads (fuzz)
 
 
 class _Over(Exception):
@@ -57,11 +59,11 @@ class _Failing(Exception):
 
 
 @dataclass
-class Found:
+class Found(Generic[C]):
     """A failure and the smallest case Hypothesis shrank it to."""
 
-    first: Case
-    minimal: Case
+    first: C
+    minimal: C
     signature: Signature
     candidates: int = 0  # shrink candidates judged on the cluster
     blob: str | None = None  # Hypothesis's @reproduce_failure line
@@ -73,17 +75,18 @@ def case_key(case: Case) -> str:
 
 
 @dataclass
-class _Round:
-    judge: Judge
+class _Round(Generic[C]):
+    judge: Callable[[C, bool], Signature | None]
     over: Callable[[], bool]
     shrink_budget: float
+    key: Callable[[C], str]
     cache: dict[str, Signature | None] = field(default_factory=dict)
-    cases: dict[str, Case] = field(default_factory=dict)
-    found: Found | None = None
+    cases: dict[str, C] = field(default_factory=dict)
+    found: Found[C] | None = None
     shrink_deadline: float = 0.0
 
-    def __call__(self, case: Case) -> None:
-        key = case_key(case)
+    def __call__(self, case: C) -> None:
+        key = self.key(case)
         if key not in self.cache:
             try:
                 self.cache[key] = self._judge(case)
@@ -98,37 +101,47 @@ class _Round:
             raise _Failing(key)  # one raise site: Hypothesis tells failures apart by where they raise
 
 
-    def _judge(self, case: Case) -> Signature | None:
+    def _judge(self, case: C) -> Signature | None:
         if self.found is None:
             if self.over():
                 raise _Over
-            return self.judge(*case, False)
+            return self.judge(case, False)
         if time.monotonic() < self.shrink_deadline:
             self.found.candidates += 1
-            return self.judge(*case, True)
+            return self.judge(case, True)
         return None  # out of shrink budget: not run, counted as passing
 
 
-def _drawer(strategy: st.SearchStrategy[Case], round_seed: int, phases: list[Phase],
-            database: Path | None, state: _Round) -> Callable[[], None]:
+def _drawer(strategy: st.SearchStrategy[C], round_seed: int, phases: list[Phase],
+            database: Path | None, state: _Round[C]) -> Callable[[], None]:
     @settings(max_examples=MAX_EXAMPLES, phases=phases, deadline=None, report_multiple_bugs=False,
               database=DirectoryBasedExampleDatabase(str(database)) if database else None,
               suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
               derandomize=False, print_blob=True)
     @seed(round_seed)
     @given(strategy)
-    def draw(case: Case) -> None:
+    def draw(case: C) -> None:
         state(case)
 
     return draw
 
 
 def explore(strategy: st.SearchStrategy[Case], pair_seed: int, over: Callable[[], bool], judge: Judge,
-            on_found: Callable[[Found], None] | None = None, shrink_budget: float = 60.0,
+            on_found: Callable[[Found[Case]], None] | None = None, shrink_budget: float = 60.0,
             database: Path | None = None) -> None:
-    """Draw cases from ``pair_seed`` until ``over()``; shrink each failure and report it."""
+    """Draw (workload, fault plan) cases from ``pair_seed`` until ``over()``; shrink each
+    failure and report it."""
+    search(strategy, pair_seed, over, lambda case, shrinking: judge(*case, shrinking), case_key,
+           on_found, shrink_budget, database)
+
+
+def search(strategy: st.SearchStrategy[C], pair_seed: int, over: Callable[[], bool],
+           judge: Callable[[C, bool], Signature | None], key: Callable[[C], str],
+           on_found: Callable[[Found[C]], None] | None = None, shrink_budget: float = 60.0,
+           database: Path | None = None) -> None:
+    """``explore`` for any kind of draw, told apart by ``key`` (its JSON)."""
     for round_no in range(1_000):
-        state = _Round(judge, over, shrink_budget)
+        state = _Round(judge, over, shrink_budget, key)
         phases = [Phase.generate, Phase.shrink] if on_found else [Phase.generate]
         if database is not None:
             phases.insert(0, Phase.reuse)

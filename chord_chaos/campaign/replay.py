@@ -30,28 +30,30 @@ def reproduces(report: SavedReport, result: RunResult) -> bool:
     return bool(report.violated & {v.check for v in result.verdict.violations})
 
 
-def replay_runs(report: SavedReport, times: int, out_dir: Path) -> Iterator[RunResult]:
-    """Run the report's case ``times`` times on one cluster configured as the original was."""
+def replay_runs(report: SavedReport, times: int, out_dir: Path, strict: bool = False) -> Iterator[RunResult]:
+    """Run the report's case ``times`` times on one cluster configured as the original was,
+    checked strictly (no known-issue excuses) when asked."""
     job = Job(report.id, report.workload)
     with contextlib.ExitStack() as stack:
         cluster = Cluster(backend=report.backend, delivery=report.delivery if report.chaos else None)
         stack.callback(cluster.close)
         cluster.start()
         if report.chaos:
-            runner = ChaosRunner(cluster, out_dir)
+            runner = ChaosRunner(cluster, out_dir, strict=strict)
             stack.callback(runner.close)
             for _ in range(times):
                 yield runner.run(job, report.plan)
         else:
-            plain = BatchRunner(cluster, out_dir, timeout=report.history.timeout)
+            plain = BatchRunner(cluster, out_dir, timeout=report.history.timeout, strict=strict)
             for _ in range(times):
                 yield from plain.run([job], batch=1)
 
 
 def replay(report: SavedReport, times: int, out_dir: Path,
-           on_run: Callable[[int, RunResult, bool], None] | None = None) -> dict[str, Any]:
+           on_run: Callable[[int, RunResult, bool], None] | None = None,
+           strict: bool = False) -> dict[str, Any]:
     k = 0
-    for i, result in enumerate(replay_runs(report, times, out_dir)):
+    for i, result in enumerate(replay_runs(report, times, out_dir, strict)):
         hit = reproduces(report, result)
         k += hit
         if on_run is not None:

@@ -262,17 +262,17 @@ def _told_errback(v: Violation, pairs: list[tuple[str, str]]) -> bool:
 
 
 def _chord_body_chord_error_lost(v: Violation, p: Prediction, h: History) -> bool:
-    """Redis: a chord whose body is a chord failed in its header, and a group the client awaits
-    holds it: the GroupResult never resolves, because the ChordError is stored under the body
-    chord's own id. Nothing else went missing."""
+    """Redis: a chord whose body is a chord failed in its header, and the client awaits a
+    GroupResult holding it, or held in its body (a group body of the body chord): the ChordError
+    is stored under the body chord's own id, so those group members are never marked and the
+    GroupResult never resolves. Nothing else went missing."""
     if h.backend != "redis" or v.check != "liveness" or check_executions(p, h):
         return False
     canvas = canvas_of(h)
     nodes = dict(walk(canvas))
-    waited = awaited(canvas)
-    groups = [g for g in waited if isinstance(nodes.get(g), Group)]
-    return any(isinstance(nodes.get(body), Chord) and body.removesuffix(".chord.body") in waited
-               and any(inside(body, g) for g in groups) for body in p.chord_errors)
+    groups = [g for g in awaited(canvas) if isinstance(nodes.get(g), Group)]
+    return any(isinstance(nodes.get(body), Chord)
+               and any(inside(body, g) or inside(g, body) for g in groups) for body in p.chord_errors)
 
 
 def _header_chord_body_chord_stalls(v: Violation, p: Prediction, h: History) -> bool:

@@ -1,4 +1,4 @@
-"""The campaign commands: ``chaos``, ``scenarios``, ``replay``, ``merge`` and ``known-issues``."""
+"""The campaign commands: ``chaos``, ``fuzz``, ``scenarios``, ``replay``, ``merge`` and ``known-issues``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from chord_chaos.cli.input import (
     UsageError,
     exit_for_signal,
 )
+from chord_chaos.models.vocabulary import BACKENDS
 
 PLAIN_PROGRESS = "CC_PLAIN_PROGRESS"  # set for shard children: one line per run, no live table
 
@@ -53,7 +54,28 @@ def add_campaign_commands(sub: Any) -> None:
                    help="exit non-zero on a violation or an unknown run (default), or on a "
                         "violation only (unknown runs are still reported)")
     _min_landing_option(c)
+    _strict_option(c)
     c.set_defaults(func=cmd_chaos)
+
+    f = sub.add_parser("fuzz", help="check generated canvases on real workers, no faults, within a budget")
+    f.add_argument("--budget", type=float, default=60.0, help="seconds (default 60)")
+    f.add_argument("--backend", action="append", default=None, choices=list(BACKENDS),
+                   help="redis or database (repeatable; default both, each an equal share)")
+    f.add_argument("--seed", type=int, default=0,
+                   help="seed (default 0): the same seed draws the same canvases")
+    f.add_argument("--report-dir", default="reports/fuzz",
+                   help="histories, failure reports and summary.json (default reports/fuzz/)")
+    f.add_argument("--shrink-budget", type=float, default=60.0,
+                   help="seconds spent minimising each failure (default 60; 0 keeps the first batch)")
+    f.add_argument("--database", default=".hypothesis/fuzz",
+                   help="Hypothesis example database: known failures are drawn first "
+                        "(default .hypothesis/fuzz; 'none' for a fixed-seed run)")
+    f.add_argument("--workers", type=int, default=1,
+                   help="isolated clusters at once, each a process fuzzing its own seed (default 1)")
+    f.add_argument("--shard", default=None, metavar="I/N", help=argparse.SUPPRESS)
+    f.add_argument("--junit", default=None, metavar="FILE", help="also write JUnit XML here")
+    _strict_option(f)
+    f.set_defaults(func=cmd_fuzz)
 
     s = sub.add_parser("scenarios", help="list the chaos scenarios, one line each")
     s.set_defaults(func=cmd_scenarios)
@@ -62,6 +84,7 @@ def add_campaign_commands(sub: Any) -> None:
     r.add_argument("report", metavar="REPORT", help="a report.json written by run or chaos")
     r.add_argument("--times", type=int, default=10, help="runs (default 10)")
     r.add_argument("--report-dir", default="reports/replays", help="histories of the replays")
+    _strict_option(r, "(default: the report's own mode)")
     r.set_defaults(func=cmd_replay)
 
     m = sub.add_parser("merge", help="join the summaries of sharded or parallel campaigns")
@@ -87,6 +110,12 @@ def _min_landing_option(parser: Any) -> None:
                         help="self-check: exit 4 when fewer than this share of process faults hit a "
                              "task in flight, or a 'mid-' scenario lands in under 95%% of its runs "
                              "(default 0: reported only; the gate uses 0.8)")
+
+
+def _strict_option(parser: Any, default: str = "") -> None:
+    parser.add_argument("--strict", action="store_true", default=None,
+                        help="no known-issue excuses: every deviation from the model is a violation "
+                             f"(what a maintainer fixing a registered bug runs) {default}".rstrip())
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -165,14 +194,40 @@ def _campaign(args: argparse.Namespace, pairs: list[Any]) -> int:
     database = None if args.database == "none" else Path(args.database)
     with Progress(args.budget, plain=bool(os.environ.get(PLAIN_PROGRESS))) as progress:
         campaign = Campaign(pairs, args.budget, args.seed, report_dir, on_run=progress.on_run,
-                            shrink_budget=args.shrink_budget, database=database)
+                            shrink_budget=args.shrink_budget, database=database,
+                            strict=bool(args.strict))
         if args.compose:
             from chord_chaos.harness.cluster.compose import ComposeCluster
 
             campaign.factory = lambda backend, delivery: ComposeCluster(delivery).start()
         summary = campaign.run()
-    return _finish(summary, f"chord-chaos campaign, seed {args.seed}", args.junit, args.fail_on,
-                   args.min_landing)
+    return _finish(summary, f"chord-chaos campaign, seed {args.seed}{_mode(args)}", args.junit,
+                   args.fail_on, args.min_landing)
+
+
+def _mode(args: argparse.Namespace) -> str:
+    return ", strict (no known-issue excuses)" if args.strict else ""
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    if args.budget <= 0:
+        raise UsageError(f"--budget must be a positive number of seconds, got {args.budget:g}")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    shard, shards = parse_shard(args.shard)
+    if args.workers > 1:
+        return _parallel(args, shard, shards, "fuzz")
+    from chord_chaos.campaign.fuzz import Fuzz
+    from chord_chaos.cli.progress import Progress
+
+    backends = list(dict.fromkeys(args.backend or BACKENDS))
+    database = None if args.database == "none" else Path(args.database)
+    seed = args.seed if shards == 1 else args.seed * shards + shard - 1  # each worker its own draws
+    with Progress(args.budget, plain=bool(os.environ.get(PLAIN_PROGRESS)), every=5.0) as progress:
+        fuzz = Fuzz(backends, args.budget, seed, Path(args.report_dir), strict=bool(args.strict),
+                    shrink_budget=args.shrink_budget, database=database, on_run=progress.on_run)
+        summary = fuzz.run()
+    return _finish(summary, f"chord-chaos fuzz, seed {seed}{_mode(args)}", args.junit)
 
 
 def _finish(summary: Summary, title: str, junit: str | None, fail_on: str = "unknown",
@@ -204,18 +259,21 @@ def _finish(summary: Summary, title: str, junit: str | None, fail_on: str = "unk
     return EXIT_SELF_CHECK if code == EXIT_OK and problems else code
 
 
-def _parallel(args: argparse.Namespace, shard: int, shards: int) -> int:
+def _parallel(args: argparse.Namespace, shard: int, shards: int, command: str = "chaos") -> int:
     """N child campaigns, each an isolated cluster on its own slice; then one merged summary."""
     n = args.workers
     report_dir = Path(args.report_dir)
     children = []
     for k in range(1, n + 1):
-        argv = [sys.executable, "-m", "chord_chaos.cli.main", "chaos", "--budget", str(args.budget),
+        argv = [sys.executable, "-m", "chord_chaos.cli.main", command, "--budget", str(args.budget),
                 "--seed", str(args.seed), "--shrink-budget", str(args.shrink_budget),
                 "--database", args.database, "--report-dir", str(report_dir / f"worker-{k}"),
-                "--fail-on", args.fail_on,
                 "--shard", f"{(shard - 1) * n + k}/{shards * n}"]
-        for name in args.scenario or []:
+        if command == "chaos":
+            argv += ["--fail-on", args.fail_on]
+        if args.strict:
+            argv.append("--strict")
+        for name in getattr(args, "scenario", None) or []:
             argv += ["--scenario", name]
         for name in args.backend or []:
             argv += ["--backend", name]
@@ -231,8 +289,8 @@ def _parallel(args: argparse.Namespace, shard: int, shards: int) -> int:
     present = [s for s in summaries if s.exists()]
     if not present:
         raise UsageError(f"no worker wrote a summary (exit codes {codes}); see the lines above")
-    return _merged(present, report_dir, f"chord-chaos campaign, seed {args.seed}, {n} workers",
-                   args.junit, args.fail_on, args.min_landing)
+    return _merged(present, report_dir, f"chord-chaos {command}, seed {args.seed}, {n} workers{_mode(args)}",
+                   args.junit, getattr(args, "fail_on", "unknown"), getattr(args, "min_landing", 0.0))
 
 
 def _stop_children(children: list[subprocess.Popen[bytes]], grace: float = 60.0) -> list[int]:
@@ -296,7 +354,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
                           "violations": [v.message for v in result.verdict.violations],
                           "history": str(result.history_path)}), flush=True)
 
-    outcome = replay(report, args.times, Path(args.report_dir), show)
+    strict = report.history.strict if args.strict is None else args.strict
+    outcome = replay(report, args.times, Path(args.report_dir), show, strict=strict)
     lo, hi = outcome["ci95"]
     print(json.dumps(outcome))
     print(f"reproduced {outcome['reproduced']} of {outcome['runs']} "

@@ -37,10 +37,13 @@ def table(tallies: list[Tally], title: str) -> Table:
 class Progress:
     """``on_run`` for Campaign; a context manager that owns the live display."""
 
-    def __init__(self, budget: float, stream: TextIO | None = None, plain: bool = False) -> None:
+    def __init__(self, budget: float, stream: TextIO | None = None, plain: bool = False,
+                 every: float = 0.0) -> None:
         stream = stream or sys.stderr  # looked up now: a test may have replaced it since import
         self.console = Console(file=stream, stderr=stream is sys.stderr)
         self.plain = plain
+        self.every = every  # plain lines: one per run, or a count at most this often (fuzz)
+        self.last_line = 0.0
         self.budget = budget
         self.t0 = time.monotonic()
         self.tallies: dict[tuple[str, str], Tally] = {}
@@ -67,6 +70,16 @@ class Progress:
             self.live.update(self._table())
             return
         v = result.verdict
+        if self.every and v.verdict == "pass":
+            now = time.monotonic()
+            if now - self.last_line >= self.every:
+                self.last_line = now
+                rate = tally.runs / max(tally.seconds, 1e-9)
+                self.console.print(f"[{now - self.t0:5.0f}s] {tally.scenario}/{tally.backend}: "
+                                   f"{tally.runs} canvases checked ({rate:.0f}/s), "
+                                   f"{tally.violations} violations, {tally.known} with known issues",
+                                   highlight=False, soft_wrap=True)
+            return
         kinds = ",".join(f"{x.kind}:{x.outcome}" for x in v.landings) or ",".join(
             f["kind"] for f in result.history.faults.get("faults", [])) or "none"
         extra = "; ".join(x.message for x in v.violations) or "; ".join(v.reasons)

@@ -24,8 +24,8 @@ def _kills(workload: Workload, plan: FaultPlan, shrinking: bool) -> Signature | 
 
 
 def _run(judge: Judge, cases: st.SearchStrategy[Case] = CASES, budget: float = 30.0, seed: int = 1,
-         database: Path | None = None, n: int = 1) -> list[Found]:
-    found: list[Found] = []
+         database: Path | None = None, n: int = 1) -> list[Found[Case]]:
+    found: list[Found[Case]] = []
     explore(cases, seed, lambda: len(found) >= n, judge, found.append, budget, database)
     return found
 

@@ -1,0 +1,171 @@
+"""``chord-chaos fuzz``: the no-fault property (real Celery agrees with the model) as a command.
+
+Hypothesis draws batches of canvases (the plain strategy or a swarm's) from a seed, and each
+batch runs on one plain cluster per backend, kept for the whole run, many canvases in flight.
+A batch with a violation is reported at once, then shrunk (a list shrinks to the one canvas
+that fails, then that canvas shrinks) within the shrink budget, replayed for its rate, and its
+minimal canvases reported with replay commands. Each backend gets an equal share of the budget.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
+
+from chord_chaos.campaign.explore import Found, Signature, search
+from chord_chaos.campaign.stats import rate
+from chord_chaos.campaign.summary import Summary, Tally
+from chord_chaos.check.result import Job, RunResult
+from chord_chaos.harness.cluster.local import Cluster
+from chord_chaos.harness.infra.supervisor import signal_name
+from chord_chaos.harness.infra.versions import versions
+from chord_chaos.harness.run.batch import BatchRunner
+from chord_chaos.models.canvas import Workload, workload_to_json
+from chord_chaos.models.strategies import workloads
+from chord_chaos.models.swarm import swarm_workloads
+from chord_chaos.models.vocabulary import VerdictKind
+from chord_chaos.report.json_report import Origin, write
+
+SCENARIO = "fuzz"  # the summary's scenario name: no faults, a plain cluster
+DELIVERY = "plain"
+TIMEOUT = 8.0  # s each result may take: the slowest drawn canvas needs about 3
+# canvases in flight: the database backend's chord_unlock polls, so more at once pays there
+BATCH = {"redis": 10, "database": 30}
+Batch = tuple[Workload, ...]
+
+
+def batches(size: int) -> st.SearchStrategy[Batch]:
+    """Lists of canvases, each from the plain strategy or a swarm: shrinking drops canvases."""
+    return st.lists(st.one_of(workloads(), swarm_workloads()), min_size=1, max_size=size).map(tuple)
+
+
+def batch_key(batch: Batch) -> str:
+    return json.dumps([workload_to_json(w) for w in batch], sort_keys=True)
+
+
+def backend_seed(seed: int, backend: str) -> int:
+    return zlib.crc32(f"fuzz:{seed}:{backend}".encode())
+
+
+@dataclass
+class Fuzz:
+    backends: list[str]
+    budget: float
+    seed: int
+    report_dir: Path
+    strict: bool = False
+    shrink_budget: float = 60.0
+    reproduce: int = 3  # replays of each minimal canvas for its reproduction rate
+    database: Path | None = None  # Hypothesis example database: known failures are drawn first
+    on_run: Callable[[Tally, RunResult], None] | None = None
+    tallies: list[Tally] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def run(self) -> Summary:
+        """Fuzz every backend in turn; Ctrl-C or SIGTERM ends it early with a summary of what
+        finished."""
+        started, t0 = time.time(), time.monotonic()
+        interrupted: str | None = None
+        try:
+            for i, backend in enumerate(self.backends):
+                left = self.budget - (time.monotonic() - t0)
+                tally = Tally(SCENARIO, backend, DELIVERY)
+                self.tallies.append(tally)
+                _Backend(self, backend, tally, time.monotonic() + left / (len(self.backends) - i),
+                         t0).explore()
+        except (KeyboardInterrupt, SystemExit) as stop:
+            interrupted = signal_name(stop)
+        return Summary(self.tallies, self.failures, seed=self.seed, budget=self.budget,
+                       started=started, elapsed=time.monotonic() - t0, interrupted=interrupted,
+                       versions=versions()).write(self.report_dir)
+
+
+@dataclass
+class _Backend:
+    """One backend's share: a cluster, its batch runner, and what failed on it."""
+
+    owner: Fuzz
+    backend: str
+    tally: Tally
+    share_end: float
+    t0: float
+    runner: BatchRunner | None = None
+    failing: dict[str, list[RunResult]] = field(default_factory=dict)  # batch key -> its violations
+
+    @property
+    def seed(self) -> int:
+        return backend_seed(self.owner.seed, self.backend)
+
+    def explore(self) -> None:
+        f = self.owner
+        database = f.database / self.backend if f.database is not None else None
+        with Cluster(backend=self.backend) as cluster:
+            self.runner = BatchRunner(cluster, f.report_dir, timeout=TIMEOUT, grace=0.1, strict=f.strict)
+            search(batches(BATCH.get(self.backend, 10)), self.seed, self.over, self.judge, batch_key,
+                   self.found, f.shrink_budget, database)
+
+    def over(self) -> bool:
+        """Past the share, or the next batch (as long as the average so far) would overrun it."""
+        t = self.tally
+        per_batch = t.seconds / max(1, t.runs) * BATCH.get(self.backend, 10)
+        return time.monotonic() + (per_batch if t.runs else 0.0) > self.share_end
+
+    def run(self, batch: Batch, shrinking: bool) -> list[RunResult]:
+        assert self.runner is not None
+        jobs = [Job(f"{SCENARIO}#{self.tally.runs + i}", w) for i, w in enumerate(batch)]
+        t = time.monotonic()
+        results = list(self.runner.run(jobs, batch=len(jobs)))
+        each = (time.monotonic() - t) / max(1, len(results))
+        for result in results:
+            self.tally.add(result, each, shrinking)
+            if self.owner.on_run is not None:
+                self.owner.on_run(self.tally, result)
+        return results
+
+    def judge(self, batch: Batch, shrinking: bool) -> Signature | None:
+        if shrinking and time.monotonic() > self.share_end:
+            return None  # the budget is spent: the smallest failing batch so far stands
+        results = self.run(batch, shrinking)
+        bad = [r for r in results if r.verdict.verdict != VerdictKind.PASS]
+        for r in bad:
+            if r.verdict.verdict == VerdictKind.UNKNOWN and not shrinking:
+                self.report(r, Origin(SCENARIO, self.owner.seed, self.seed), "unknown")
+        violations = [r for r in bad if r.verdict.verdict == VerdictKind.VIOLATION]
+        if not violations:
+            return None
+        self.failing[batch_key(batch)] = violations
+        if not shrinking:
+            for r in violations:
+                self.report(r, Origin(SCENARIO, self.owner.seed, self.seed), "first")
+        return frozenset(v.check for r in violations for v in r.verdict.violations)
+
+    def found(self, found: Found[Batch]) -> None:
+        """Replay each minimal canvas for its rate and report it."""
+        for result in self.failing[batch_key(found.minimal)]:
+            k = n = 0
+            while n < self.owner.reproduce and time.monotonic() < self.share_end:
+                again = self.run((result.job.workload,), True)[0]
+                k, n = k + (again.verdict.verdict == VerdictKind.VIOLATION), n + 1
+            origin = Origin(SCENARIO, self.owner.seed, self.seed, found.blob,
+                            shrink={"candidates": found.candidates,
+                                    "shrunk": batch_key(found.first) != batch_key(found.minimal)},
+                            reproduction=rate(k, n) if n else {})
+            self.report(result, origin, "minimal")
+
+    def report(self, result: RunResult, origin: Origin, stage: str) -> None:
+        path = write(result, origin, self.owner.report_dir,
+                     f"{SCENARIO}-{self.backend}-{result.history.run}")
+        self.owner.failures.append({
+            "scenario": SCENARIO, "backend": self.backend, "stage": stage,
+            "verdict": result.verdict.verdict, "run": result.history.run, "report": str(path),
+            "replay": f"chord-chaos replay {path}", "reproduction": origin.reproduction,
+            "canvas": workload_to_json(result.job.workload),
+            "found_after": round(time.monotonic() - self.t0, 1),
+            "messages": [v.message for v in result.verdict.violations] + list(result.verdict.reasons)})
