@@ -6,15 +6,20 @@ TOXIPROXY_VERSION := v2.12.0
 TEST_TIMEOUT := 900
 CHAOS_BUDGET ?= 600
 CHAOS_ARGS ?=
-GATE_BUDGET ?= 130
+GATE_BUDGET ?= 120
+GATE_FUZZ_BUDGET ?= 40
 GATE_WORKERS ?= 1
+FUZZ_BUDGET ?= 300
+FUZZ_ARGS ?=
+STRICT ?=
+STRICT_FLAG := $(if $(STRICT),--strict)
 # Tests and campaigns mostly wait on real processes (timeouts, visibility windows): two per core.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 GATE_SCENARIOS := broker-latency backend-resets worker-killed-mid-header worker-killed-mid-body \
 	child-killed-mid-header warm-shutdown-mid-header redis-restart-mid-chord worker-partitioned \
 	map-reduce hierarchical-rollup multi-stage-etl swarm
 
-.PHONY: setup redis chromium toxiproxy venv test lint unit bench chaos gate quality clean
+.PHONY: setup redis chromium toxiproxy venv test lint unit bench chaos fuzz gate quality clean
 
 setup: redis chromium toxiproxy venv
 
@@ -71,20 +76,29 @@ bench: setup
 chaos: setup
 	timeout $$(( $(CHAOS_BUDGET) + 300 )) $(VENV)/bin/chord-chaos chaos --budget $(CHAOS_BUDGET) $(CHAOS_ARGS)
 
+# The no-fault property over generated canvases, FUZZ_BUDGET seconds on both backends.
+# More: make fuzz FUZZ_ARGS="--seed 7 --workers 2" STRICT=1
+fuzz: setup
+	timeout $$(( $(FUZZ_BUDGET) + 300 )) $(VENV)/bin/chord-chaos fuzz --budget $(FUZZ_BUDGET) $(STRICT_FLAG) $(FUZZ_ARGS)
+
 # The CI regression gate: a fixed-seed slice of the campaign (no example database, so the same
 # cases every time) on GATE_WORKERS isolated clusters at once, each on its share of the scenarios,
-# failing on a violation outside the known-issues register; then a check that
-# every register entry still reproduces (reported, never failing). JUnit XML in reports/gate/.
+# failing on a violation outside the known-issues register; a fixed-seed slice of fuzz (no faults);
+# then a check that every register entry still reproduces (reported, never failing). JUnit XML in
+# reports/gate/. STRICT=1: no known-issue excuses in either slice.
 gate: setup
 	timeout $$(( $(GATE_BUDGET) + 240 )) $(VENV)/bin/chord-chaos chaos --seed 0 --budget $(GATE_BUDGET) \
 		--workers $(GATE_WORKERS) --database none --shrink-budget 20 --fail-on violation --min-landing 0.8 \
-		--report-dir reports/gate \
+		--report-dir reports/gate $(STRICT_FLAG) \
 		--junit reports/gate/junit.xml $(foreach s,$(GATE_SCENARIOS),--scenario $(s))
+	timeout $$(( $(GATE_FUZZ_BUDGET) + 240 )) $(VENV)/bin/chord-chaos fuzz --seed 0 --budget $(GATE_FUZZ_BUDGET) \
+		--database none --shrink-budget 20 --report-dir reports/gate/fuzz $(STRICT_FLAG) \
+		--junit reports/gate/fuzz-junit.xml
 	timeout 300 $(VENV)/bin/chord-chaos known-issues --check --times 1 --report-dir reports/gate/register \
 		--json reports/gate/register.json --junit reports/gate/register-junit.xml
 
-# The planted-bug tier: bugs planted in a copy of Celery, each of which the fixed-seed gate must
-# catch (a gate campaign per bug, GATE_BUDGET s each); prints the kill table.
+# The planted-bug tier: bugs planted in a copy of Celery, each of which fixed-seed fuzz (or chaos,
+# for a bug only a fault shows) must catch within its budget; prints the kill table.
 quality: setup
 	CC_QUALITY=1 timeout 1800 $(PY) -m pytest -q -s tests/quality
 

@@ -54,7 +54,7 @@ def add_campaign_commands(sub: Any) -> None:
                    help="exit non-zero on a violation or an unknown run (default), or on a "
                         "violation only (unknown runs are still reported)")
     _min_landing_option(c)
-    _strict_option(c)
+    strict_option(c)
     c.set_defaults(func=cmd_chaos)
 
     f = sub.add_parser("fuzz", help="check generated canvases on real workers, no faults, within a budget")
@@ -74,7 +74,7 @@ def add_campaign_commands(sub: Any) -> None:
                    help="isolated clusters at once, each a process fuzzing its own seed (default 1)")
     f.add_argument("--shard", default=None, metavar="I/N", help=argparse.SUPPRESS)
     f.add_argument("--junit", default=None, metavar="FILE", help="also write JUnit XML here")
-    _strict_option(f)
+    strict_option(f)
     f.set_defaults(func=cmd_fuzz)
 
     s = sub.add_parser("scenarios", help="list the chaos scenarios, one line each")
@@ -84,7 +84,7 @@ def add_campaign_commands(sub: Any) -> None:
     r.add_argument("report", metavar="REPORT", help="a report.json written by run or chaos")
     r.add_argument("--times", type=int, default=10, help="runs (default 10)")
     r.add_argument("--report-dir", default="reports/replays", help="histories of the replays")
-    _strict_option(r, "(default: the report's own mode)")
+    strict_option(r, "(default: the report's own mode)")
     r.set_defaults(func=cmd_replay)
 
     m = sub.add_parser("merge", help="join the summaries of sharded or parallel campaigns")
@@ -112,7 +112,7 @@ def _min_landing_option(parser: Any) -> None:
                              "(default 0: reported only; the gate uses 0.8)")
 
 
-def _strict_option(parser: Any, default: str = "") -> None:
+def strict_option(parser: Any, default: str = "") -> None:
     parser.add_argument("--strict", action="store_true", default=None,
                         help="no known-issue excuses: every deviation from the model is a violation "
                              f"(what a maintainer fixing a registered bug runs) {default}".rstrip())

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from chord_chaos.cli.campaign_commands import add_campaign_commands
+from chord_chaos.cli.campaign_commands import add_campaign_commands, strict_option
 from chord_chaos.cli.input import (
     EXIT_OK,
     EXIT_USAGE,
@@ -53,11 +53,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cluster.start()
         results: Iterable[RunResult]
         if delivery is None:
-            results = BatchRunner(cluster, Path(args.report_dir), timeout=args.timeout).run(jobs)
+            results = BatchRunner(cluster, Path(args.report_dir), timeout=args.timeout,
+                                  strict=args.strict).run(jobs)
         else:
             from chord_chaos.harness.run.chaos import ChaosRunner
 
-            chaos = ChaosRunner(cluster, Path(args.report_dir))
+            chaos = ChaosRunner(cluster, Path(args.report_dir), strict=args.strict)
             stack.callback(chaos.close)  # ends the nemesis thread (its restarted workers die with it)
             results = (chaos.run(job, plan or NO_FAULTS) for job in jobs)
         for result in results:
@@ -87,6 +88,10 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"{args.file}: not a chord-chaos history ({exc.__class__.__name__}: "
                          f"{exc}); give a history-*.json written by chord-chaos run") from None
+    if args.strict is not None:
+        from dataclasses import replace
+
+        history = replace(history, meta={**history.meta, "strict": args.strict})
     verdict = check(predict(workload), history)
     print(json.dumps({"file": args.file, "run": history.run, **verdict.to_json()}))
     return exit_for(verdict.verdict)
@@ -117,12 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--delivery", choices=list(DELIVERIES), default=None,
                    help=f"delivery configuration of a chaos cluster (default {DEFAULT_DELIVERY} "
                         "with --faults; without both, a plain cluster)")
+    strict_option(r)
     r.set_defaults(func=_cmd_run)
 
     add_campaign_commands(sub)
 
     a = sub.add_parser("analyze", help="re-check a saved history or report without a cluster")
     a.add_argument("file")
+    strict_option(a, "(default: the history's own mode)")
     a.set_defaults(func=_cmd_analyze)
     return parser
 

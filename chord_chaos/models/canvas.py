@@ -156,8 +156,19 @@ def _parse_chord(obj: Mapping[str, Json], path: str) -> Chord:
     return Chord(header, body, link, err)
 
 
+MAX_DEPTH = 32  # nesting levels (a chain step, group member, header member, body, callback)
+MAX_TASKS = 500  # tasks in one canvas, callbacks included
+
+
+def depth_of(path: str) -> int:
+    """How many levels below the root a node id lies."""
+    return path.count("[") + path.count(".body") + path.count(".link")
+
+
 def parse_canvas(obj: Json, path: str = "$") -> Canvas:
     """Parse one canvas node; raise CanvasError naming the JSON path on bad input."""
+    _expect(depth_of(path) <= MAX_DEPTH, path if len(path) < 120 else f"{path[:117]}...",
+            f"nested deeper than {MAX_DEPTH} levels", "flatten the canvas (README: limits)")
     _expect(
         isinstance(obj, dict), path, f"expected a canvas object, got {type(obj).__name__}",
         'write {"task": ...}, {"chain": [...]}, {"group": [...]} or {"chord": {...}}',
@@ -207,6 +218,9 @@ def parse_workload(obj: Json) -> Workload:
             isinstance(value, KNOWN_CONFIG[key]), f"$.config.{key}",
             f"expected {KNOWN_CONFIG[key].__name__}", "fix the value",
         )
+    tasks = size(canvas)
+    _expect(tasks <= MAX_TASKS, "$", f"{tasks} tasks, more than the {MAX_TASKS} a canvas may have",
+            "split it into smaller canvases (README: limits)")
     return Workload(canvas, tuple(args), dict(kwargs), dict(config))
 
 
@@ -218,6 +232,9 @@ def loads_workload(text: str, source: str = "<input>") -> Workload:
         raise CanvasError(
             f"{source}:{exc.lineno}:{exc.colno}", f"invalid JSON ({exc.msg})", "fix the JSON syntax"
         ) from None
+    except RecursionError:
+        raise CanvasError(source, "JSON nested too deeply to read",
+                          f"a canvas has at most {MAX_DEPTH} levels (README: limits)") from None
     return parse_workload(obj)
 
 

@@ -28,7 +28,7 @@ def test_every_entry_has_a_link_versions_and_a_valid_minimal_canvas() -> None:
         predict(parse_workload(issue.minimal_canvas))  # a well-formed, modelled canvas
 
 
-def test_chain_body_errback_matches_only_the_first_body_task_of_a_chained_chord() -> None:
+def test_chain_body_errback_only_at_a_chained_chords_first_body_task() -> None:
     issue = next(k for k in REGISTER if k.id == "chain-body-errback-in-chain")
     p = predict(parse_workload(issue.minimal_canvas))
     h = _history(issue.minimal_canvas, ClientView("FAILURE", error="ExpectedException"))
@@ -84,7 +84,7 @@ def test_database_retry_state_matches_the_int_retry_value_typeerror_too() -> Non
     assert match_known([v], p, other)[0] == []
 
 
-def test_a_message_lost_off_the_queue_explains_the_hang_and_what_never_ran_after_it() -> None:
+def test_message_lost_off_queue_explains_the_hang_and_what_never_ran_after() -> None:
 
     from chord_chaos.check.events import Event
 
@@ -234,7 +234,7 @@ def test_group_body_continuation_is_the_continuation_run_once_per_member() -> No
     assert _violated(p, h) == ["executions"]
 
 
-def test_redis_header_chord_error_explains_the_outer_chords_errbacks_and_hang_only() -> None:
+def test_redis_header_chord_error_only_the_outer_errbacks_and_hang() -> None:
     minimal = _entry("redis-header-chord-error").minimal_canvas
     p, h = ran(minimal, skip=("$.link_error",))
     assert _known(p, h) == ["redis-header-chord-error"] and verdict_of(p, h).verdict == "pass"
@@ -286,7 +286,8 @@ def test_database_header_chord_body_chord_stalls_only_inside_a_chord() -> None:
 
 def test_database_retry_state_explains_only_what_waits_on_the_retried_task() -> None:
     in_header = {"chord": {"header": [{"task": "retry", "args": [1, "v"], "immutable": True},
-                                      {"task": "tag", "args": ["b"]}], "body": {"task": "tag", "args": ["z"]}}}
+                                      {"task": "tag", "args": ["b"]}],
+                           "body": {"task": "tag", "args": ["z"]}}}
     p, h = ran(in_header, backend="database", skip=("$.chord.body",))
     assert _known(p, h) == ["database-retry-state"] and verdict_of(p, h).verdict == "pass"
     # a retry in one branch, a body that never ran in another
@@ -298,13 +299,13 @@ def test_database_retry_state_explains_only_what_waits_on_the_retried_task() -> 
     assert _violated(*ran(in_header, skip=("$.chord.body",))) == ["executions", "liveness"]  # redis
 
 
-def test_worker_lost_after_success_needs_a_real_kill_right_after_a_header_success() -> None:
+def test_worker_lost_after_success_needs_a_real_kill_after_a_header_success() -> None:
     minimal = _entry("worker-lost-after-success").minimal_canvas
     first = "$.chord.header[0]"
 
     def killed(applied: float, note: str | None = None, **kw: Any) -> tuple[Any, History]:
-        kill = {"fault": 0, "kind": "kill_child", "target": "@anchor", "applied": applied, "healed": applied + 0.05,
-                "resolved": ["w0:7"], "error": None, "note": note}
+        kill = {"fault": 0, "kind": "kill_child", "target": "@anchor", "applied": applied,
+                "healed": applied + 0.05, "resolved": ["w0:7"], "error": None, "note": note}
         return ran(minimal, skip=("$.chord.body", *kw.pop("skip", ())), pids={first: 7},
                    nemesis=(kill,), delivery="acks-late",
                    faults=_entry("worker-lost-after-success").plan, **kw)
@@ -323,15 +324,15 @@ NEGATIVE = {
     "nested-group-order": test_nested_group_order_is_exactly_a_reversal_at_the_nested_groups,
     "retry-state-race": test_retry_state_race_needs_retry_stored_over_the_awaited_tasks_success,
     "group-body-continuation": test_group_body_continuation_is_the_continuation_run_once_per_member,
-    "chain-body-errback-in-chain": test_chain_body_errback_matches_only_the_first_body_task_of_a_chained_chord,
-    "redis-header-chord-error": test_redis_header_chord_error_explains_the_outer_chords_errbacks_and_hang_only,
+    "chain-body-errback-in-chain": test_chain_body_errback_only_at_a_chained_chords_first_body_task,
+    "redis-header-chord-error": test_redis_header_chord_error_only_the_outer_errbacks_and_hang,
     "redis-chord-body-chord-error": test_redis_chord_body_chord_error_is_a_hang_of_a_group_awaiting_it,
     "database-header-chord-body-chord": test_database_header_chord_body_chord_stalls_only_inside_a_chord,
     "redis-header-chain-group-chord": test_header_chain_group_chord_explains_its_stall_and_nothing_else,
     "database-retry-state": test_database_retry_state_explains_only_what_waits_on_the_retried_task,
     "worker-exit-on-reconnect": test_a_worker_exit_matches_only_with_celerys_reconnect_error,
-    "worker-lost-after-success": test_worker_lost_after_success_needs_a_real_kill_right_after_a_header_success,
-    "redis-message-lost-off-queue": test_a_message_lost_off_the_queue_explains_the_hang_and_what_never_ran_after_it,
+    "worker-lost-after-success": test_worker_lost_after_success_needs_a_real_kill_after_a_header_success,
+    "redis-message-lost-off-queue": test_message_lost_off_queue_explains_the_hang_and_what_never_ran_after,
 }
 
 

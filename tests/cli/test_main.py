@@ -52,6 +52,35 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     assert fragment in err and err.count("\n") == 1
 
 
+def _nested(levels: int) -> str:
+    text = '{"task": "tag"}'
+    for _ in range(levels):
+        text = '{"chain": [' + text + ']}'
+    return text
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    (_nested(5000), "JSON nested too deeply to read"),  # past the JSON reader's own recursion
+    (_nested(200), "nested deeper than 32 levels"),
+    (json.dumps({"group": [{"task": "tag", "args": [i]} for i in range(501)]}),
+     "501 tasks, more than the 500"),
+])
+def test_a_canvas_past_the_limits_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        text: str, fragment: str) -> None:
+    path = tmp_path / "big.json"
+    path.write_text(text)
+    assert main(["predict", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_canvas_at_the_depth_limit_is_predicted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text(_nested(32))  # a task 32 levels deep: the limit itself
+    assert main(["predict", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["value"] == []
+
+
 def test_missing_file_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", "/nonexistent/canvas.json"]) == 2
     assert "no such file" in capsys.readouterr().err

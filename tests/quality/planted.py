@@ -4,7 +4,6 @@ PYTHONPATH: the project's own proof that its gate catches what it claims to."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -18,11 +17,17 @@ from tests.helpers import REPO_ROOT
 
 @dataclass(frozen=True)
 class Planted:
+    """One bug: ``old`` replaced by ``new`` in the copy's ``path``; ``scenarios`` empty means
+    ``fuzz`` must catch it (no faults), otherwise ``chaos`` over those scenarios (a fault-only
+    bug), within ``budget`` seconds at seed 0."""
+
     name: str
     path: str  # inside the celery package
     old: str  # must occur exactly once
     new: str
     why: str
+    scenarios: tuple[str, ...] = ()
+    budget: float = 60.0
 
 
 def plant(bug: Planted, into: Path) -> Path:
@@ -37,29 +42,17 @@ def plant(bug: Planted, into: Path) -> Path:
     return root
 
 
-def _makefile(name: str) -> str:
-    text = (REPO_ROOT / "Makefile").read_text(encoding="utf-8").replace("\\\n", " ")
-    match = re.search(rf"^{name}\s*[?:]?=\s*(.+)$", text, re.MULTILINE)
-    assert match, f"{name} not found in the Makefile"
-    return match.group(1)
-
-
-def gate_scenarios() -> list[str]:
-    """GATE_SCENARIOS of the Makefile: the tier runs the very gate that CI runs."""
-    return _makefile("GATE_SCENARIOS").split()
-
-
-def gate_budget() -> float:
-    return float(_makefile("GATE_BUDGET"))
-
-
-def run_gate(pythonpath: Path, report_dir: Path, budget: float, scenarios: list[str],
-             timeout: float) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "chord_chaos.cli.main", "chaos", "--seed", "0", "--budget", str(budget),
-            "--database", "none", "--shrink-budget", "20", "--fail-on", "violation",
-            "--report-dir", str(report_dir)]
-    for s in scenarios:
-        argv += ["--scenario", s]
+def hunt(bug: Planted, pythonpath: Path, report_dir: Path) -> subprocess.CompletedProcess[str]:
+    """The fixed-seed command that must catch ``bug``, with the copy on PYTHONPATH for the client
+    and every worker: ``fuzz`` on Redis, or ``chaos`` over the bug's scenarios."""
+    common = ["--seed", "0", "--budget", str(bug.budget), "--database", "none", "--shrink-budget", "0",
+              "--report-dir", str(report_dir)]
+    if bug.scenarios:
+        argv = ["chaos", *common, "--fail-on", "violation"]
+        for s in bug.scenarios:
+            argv += ["--scenario", s]
+    else:
+        argv = ["fuzz", *common, "--backend", "redis"]
     env = {**os.environ, "PYTHONPATH": str(pythonpath), "CC_PLAIN_PROGRESS": "1"}
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
-                          cwd=REPO_ROOT)
+    return subprocess.run([sys.executable, "-m", "chord_chaos.cli.main", *argv], env=env,
+                          capture_output=True, text=True, timeout=bug.budget + 300, cwd=REPO_ROOT)
