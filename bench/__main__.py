@@ -69,14 +69,29 @@ def bench_backend(backend: str, n: int, out: Path) -> dict[str, float]:
             "passed": verdicts.count(VerdictKind.PASS)}
 
 
+def bench_fuzz(backend: str, seconds: float, out: Path) -> dict[str, float]:
+    """``chord-chaos fuzz`` as shipped (plain and swarm canvases, failures, retries, slow work),
+    seed 0: canvases checked per second of its budget, cluster start included."""
+    from chord_chaos.campaign.fuzz import Fuzz
+
+    t0 = time.monotonic()
+    summary = Fuzz([backend], seconds, 0, out / f"fuzz-{backend}", shrink_budget=0.0).run()
+    elapsed = time.monotonic() - t0
+    t = summary.tallies[0]
+    drawn = t.runs - t.shrink_runs
+    return {"fuzz_canvases": drawn, "fuzz_per_s": round(drawn / elapsed, 1), "fuzz_violations": t.violations}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--canvases", type=int, default=200)
+    parser.add_argument("--fuzz-seconds", type=float, default=60.0)
     parser.add_argument("--out", default=".cc-runs/bench")
     parser.add_argument("--backend", choices=list(BACKENDS), action="append")
     args = parser.parse_args()
     for backend in args.backend or BACKENDS:
         figures = bench_backend(backend, args.canvases, Path(args.out))
+        figures.update(bench_fuzz(backend, args.fuzz_seconds, Path(args.out)))
         print(json.dumps({"backend": backend, **figures}), flush=True)
 
 

@@ -10,8 +10,8 @@ fails. A real cluster is not deterministic, so two things keep Hypothesis honest
   run fails with a violation sharing a check with the original failure; the judge reports
   the rate, so the minimal case comes with "failed k of n".
 
-Shrinking has its own time budget; once spent, new candidates count as passing (cached), so
-Hypothesis settles on the smallest failing case found so far. After a failure and its
+Shrinking has its own time budget; once spent, the shrinker is stopped and the smallest failing
+case found so far is the minimal one. After a failure and its
 shrinking, drawing resumes with the next seed of the round sequence, until ``over()``.
 """
 
@@ -54,6 +54,15 @@ class _Stopped(KeyboardInterrupt):
         self.original = original
 
 
+class _ShrinkSpent(KeyboardInterrupt):
+    """The shrink budget is spent: stop Hypothesis's shrinker (which would otherwise go on,
+    for minutes, through candidates counted as passing) with the smallest failing case so far."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 class _Failing(Exception):
     """Raised for Hypothesis: this case fails (the same failure as the first one)."""
 
@@ -84,8 +93,11 @@ class _Round(Generic[C]):
     cases: dict[str, C] = field(default_factory=dict)
     found: Found[C] | None = None
     shrink_deadline: float = 0.0
+    last_failing: str = ""  # the key of the smallest failing case so far
 
     def __call__(self, case: C) -> None:
+        if self.found is not None and time.monotonic() >= self.shrink_deadline:
+            raise _ShrinkSpent(self.last_failing)
         key = self.key(case)
         if key not in self.cache:
             try:
@@ -98,6 +110,7 @@ class _Round(Generic[C]):
             self.found = Found(case, case, sig)
             self.shrink_deadline = time.monotonic() + self.shrink_budget
         if sig is not None and self.found is not None and sig & self.found.signature:
+            self.last_failing = key
             raise _Failing(key)  # one raise site: Hypothesis tells failures apart by where they raise
 
 
@@ -106,10 +119,8 @@ class _Round(Generic[C]):
             if self.over():
                 raise _Over
             return self.judge(case, False)
-        if time.monotonic() < self.shrink_deadline:
-            self.found.candidates += 1
-            return self.judge(case, True)
-        return None  # out of shrink budget: not run, counted as passing
+        self.found.candidates += 1
+        return self.judge(case, True)
 
 
 def _drawer(strategy: st.SearchStrategy[C], round_seed: int, phases: list[Phase],
@@ -154,6 +165,12 @@ def search(strategy: st.SearchStrategy[C], pair_seed: int, over: Callable[[], bo
             return
         except _Stopped as stopped:
             raise stopped.original from None
+        except _ShrinkSpent as spent:
+            found = state.found
+            assert found is not None
+            found.minimal = state.cases[spent.key]
+            if on_found is not None:
+                on_found(found)
         except _Failing as failing:
             found = state.found
             assert found is not None

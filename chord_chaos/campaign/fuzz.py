@@ -36,14 +36,20 @@ from chord_chaos.report.json_report import Origin, write
 SCENARIO = "fuzz"  # the summary's scenario name: no faults, a plain cluster
 DELIVERY = "plain"
 TIMEOUT = 8.0  # s each result may take: the slowest drawn canvas needs about 3
-# canvases in flight: the database backend's chord_unlock polls, so more at once pays there
-BATCH = {"redis": 10, "database": 30}
+# Canvases per draw, and in flight at once within it (the runner pipelines: one wave settles
+# while the next runs). Most tasks wait (sleeps, chord_unlock polls), so more in flight pays,
+# on the database backend most.
+BATCH = {"redis": 40, "database": 60}
+IN_FLIGHT = {"redis": 20, "database": 60}
+CONCURRENCY = 4  # pool processes per worker node
 Batch = tuple[Workload, ...]
 
 
 def batches(size: int) -> st.SearchStrategy[Batch]:
-    """Lists of canvases, each from the plain strategy or a swarm: shrinking drops canvases."""
-    return st.lists(st.one_of(workloads(), swarm_workloads()), min_size=1, max_size=size).map(tuple)
+    """Lists of canvases, each from the plain strategy or a swarm. Shrinking keeps half of them
+    (as trivial as they shrink to) and minimises the failing one."""
+    return st.lists(st.one_of(workloads(), swarm_workloads()), min_size=size // 2,
+                    max_size=size).map(tuple)
 
 
 def batch_key(batch: Batch) -> str:
@@ -106,22 +112,22 @@ class _Backend:
     def explore(self) -> None:
         f = self.owner
         database = f.database / self.backend if f.database is not None else None
-        with Cluster(backend=self.backend) as cluster:
+        with Cluster(backend=self.backend, concurrency=CONCURRENCY) as cluster:
             self.runner = BatchRunner(cluster, f.report_dir, timeout=TIMEOUT, grace=0.1, strict=f.strict)
-            search(batches(BATCH.get(self.backend, 10)), self.seed, self.over, self.judge, batch_key,
+            search(batches(BATCH.get(self.backend, 40)), self.seed, self.over, self.judge, batch_key,
                    self.found, f.shrink_budget, database)
 
     def over(self) -> bool:
         """Past the share, or the next batch (as long as the average so far) would overrun it."""
         t = self.tally
-        per_batch = t.seconds / max(1, t.runs) * BATCH.get(self.backend, 10)
+        per_batch = t.seconds / max(1, t.runs) * BATCH.get(self.backend, 40)
         return time.monotonic() + (per_batch if t.runs else 0.0) > self.share_end
 
     def run(self, batch: Batch, shrinking: bool) -> list[RunResult]:
         assert self.runner is not None
         jobs = [Job(f"{SCENARIO}#{self.tally.runs + i}", w) for i, w in enumerate(batch)]
         t = time.monotonic()
-        results = list(self.runner.run(jobs, batch=len(jobs)))
+        results = list(self.runner.run(jobs, batch=IN_FLIGHT.get(self.backend, 20)))
         each = (time.monotonic() - t) / max(1, len(results))
         for result in results:
             self.tally.add(result, each, shrinking)

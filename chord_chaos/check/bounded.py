@@ -13,7 +13,7 @@ says so, never because its name matches.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from chord_chaos.check.events import executions_by_node
 from chord_chaos.check.exact import (
@@ -25,6 +25,7 @@ from chord_chaos.check.exact import (
     start_end_times,
 )
 from chord_chaos.check.history import History
+from chord_chaos.check.resolve import Expected, expect, ledger_task_ids
 from chord_chaos.models.semantics import Prediction
 from chord_chaos.models.vocabulary import CheckName
 
@@ -77,33 +78,42 @@ def unfinished(p: Prediction, h: History) -> list[Finding]:
 def inputs(p: Prediction, h: History) -> list[Finding]:
     """Every execution received one of the predicted inputs, whatever the number of executions."""
     out: list[Finding] = []
+    ids = ledger_task_ids(h.events)
     for node, calls in p.calls.items():
-        allowed = {dump_json([c.args, c.kwargs]) for c in calls if c.args is not None}
+        allowed = _allowed((dump_json([c.args, c.kwargs]) for c in calls if c.args is not None), ids)
         if not allowed:
             continue
         for e in h.events:
             got = dump_json([e.args, e.kwargs])
-            if e.kind == "start" and e.node == node and got not in allowed:
+            if e.kind == "start" and e.node == node and not any(a.matches(got) for a in allowed):
+                shown = [a.text for a in allowed]
                 out.append((SAFETY, Violation(
-                    CheckName.INPUTS, f"{node} received {got}; expected one of {', '.join(sorted(allowed))}",
-                    node, expected=[json.loads(a) for a in sorted(allowed)], observed=json.loads(got))))
+                    CheckName.INPUTS, f"{node} received {got}; expected one of {', '.join(shown)}",
+                    node, expected=[json.loads(a) for a in shown], observed=json.loads(got))))
     return _unique(out)
+
+
+def _allowed(dumps: Iterable[str], ids: dict[str, str]) -> list[Expected]:
+    """The distinct predicted dumps, sorted, their markers resolved against the ledger."""
+    return [expect(d, ids) for d in sorted(set(dumps))]
 
 
 def results(p: Prediction, h: History) -> list[Finding]:
     """Every finished execution produced one of the predicted results."""
     out: list[Finding] = []
+    ids = ledger_task_ids(h.events)
     for node, calls in p.calls.items():
-        allowed = {dump_json(c.result) for c in calls if c.result is not None}
+        allowed = _allowed((dump_json(c.result) for c in calls if c.result is not None), ids)
         if not allowed:
             continue
         for e in h.events:
             if e.kind == "end" and e.node == node and is_final(e.outcome):
                 got = dump_json(e.outcome)
-                if got not in allowed and "error" not in (e.outcome or {}):
+                if not any(a.matches(got) for a in allowed) and "error" not in (e.outcome or {}):
+                    shown = [a.text for a in allowed]
                     out.append((SAFETY, Violation(
-                        CheckName.RESULTS, f"{node} produced {got}; expected {' or '.join(sorted(allowed))}",
-                        node, expected=[json.loads(a) for a in sorted(allowed)],
+                        CheckName.RESULTS, f"{node} produced {got}; expected {' or '.join(shown)}",
+                        node, expected=[json.loads(a) for a in shown],
                         observed=json.loads(got))))
     return out
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from chord_chaos.check.events import Event, executions_by_node
 from chord_chaos.check.history import History
+from chord_chaos.check.resolve import Expected, all_matched, expect, ledger_task_ids
 from chord_chaos.models.semantics import Prediction
 from chord_chaos.models.vocabulary import CheckName
 
@@ -100,22 +101,25 @@ def _calls_of(events: tuple[Event, ...], node: str) -> list[Event]:
     return [e for e in events if e.kind == "start" and e.node == node]
 
 
-def _differs(check: CheckName, node: str, verb: str, expected: list[str],
+def _differs(check: CheckName, node: str, verb: str, expected: list[Expected],
              got: list[str]) -> list[Violation]:
-    """A violation when two equally long multisets (sorted JSON dumps) differ."""
-    if len(got) != len(expected) or got == expected:
+    """A violation when two equally long multisets of JSON dumps differ (``got`` sorted)."""
+    if len(got) != len(expected) or all_matched(expected, got):
         return []  # a count mismatch is check_executions' to report
-    return [Violation(check, f"{node} {verb} {', '.join(got)}; expected {', '.join(expected)}",
-                      node, expected=[json.loads(x) for x in expected],
+    shown = sorted(e.text for e in expected)
+    return [Violation(check, f"{node} {verb} {', '.join(got)}; expected {', '.join(shown)}",
+                      node, expected=[json.loads(x) for x in shown],
                       observed=[json.loads(x) for x in got])]
 
 
 def check_inputs(p: Prediction, h: History) -> list[Violation]:
-    """Each node received exactly the predicted arguments, in order (a body's header values)."""
+    """Each node received exactly the predicted arguments, in order (a body's header values;
+    an errback's failed task id, resolved from the ledger)."""
     out = []
+    ids = ledger_task_ids(h.events)
     for node, calls in p.calls.items():
-        expected = sorted(dump_json([c.args, c.kwargs]) for c in calls for _ in range(c.attempts)
-                          if c.args is not None)
+        expected = [expect(dump_json([c.args, c.kwargs]), ids) for c in calls
+                    for _ in range(c.attempts) if c.args is not None]
         if expected:
             got = sorted(dump_json([e.args, e.kwargs]) for e in _calls_of(h.events, node))
             out += _differs(CheckName.INPUTS, node, "received", expected, got)
@@ -125,8 +129,9 @@ def check_inputs(p: Prediction, h: History) -> list[Violation]:
 def check_results(p: Prediction, h: History) -> list[Violation]:
     """Each node's final attempt returned the predicted value or raised the predicted class."""
     out = []
+    ids = ledger_task_ids(h.events)
     for node, calls in p.calls.items():
-        expected = sorted(dump_json(c.result) for c in calls if c.result is not None)
+        expected = [expect(dump_json(c.result), ids) for c in calls if c.result is not None]
         if expected:
             got = sorted(dump_json(e.outcome) for e in h.events
                          if e.kind == "end" and e.node == node and is_final(e.outcome))

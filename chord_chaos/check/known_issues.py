@@ -45,6 +45,7 @@ from chord_chaos.models.canvas import (
     walk,
 )
 from chord_chaos.models.faults import node_role
+from chord_chaos.models.ops import OPS
 from chord_chaos.models.semantics import (
     Prediction,
     as_group,
@@ -289,16 +290,20 @@ def _header_chord_body_chord_stalls(v: Violation, p: Prediction, h: History) -> 
 
 
 def _stalled_chords(canvas: Canvas) -> list[str]:
-    """Paths of chords with a header member that is a chain ending in a group holding a chord."""
+    """Paths of chords with a header member whose result is a group holding a chord: a chain
+    ending in such a group, or a chord whose body is one (found by the property test)."""
     found = []
     for path, node in walk(canvas):
         if not isinstance(node, Chord):
             continue
         for i, member in enumerate(node.header):
             mpath = f"{path}.chord.header[{i}]"
-            if not isinstance(member, Chain) or len(chain_steps(mpath, member)) < 2:
+            if isinstance(member, Chain) and len(chain_steps(mpath, member)) >= 2:
+                last_path, last = prepared_steps(mpath, member)[-1]
+            elif isinstance(member, Chord):
+                last_path, last = f"{mpath}.chord.body", member.body
+            else:
                 continue
-            last_path, last = prepared_steps(mpath, member)[-1]
             grouped = as_group(last_path, last)
             if grouped is not None and any(isinstance(m, Chord) for _, m in children(grouped[1], grouped[0])):
                 found.append(path)
@@ -323,6 +328,55 @@ def _header_chain_group_chord_stalls(v: Violation, p: Prediction, h: History) ->
         if v.observed == 0 and v.node in downstream(p, body):
             return True
     return False
+
+
+def _early_bodies(canvas: Canvas) -> dict[str, str]:
+    """Redis: task that receives a chord's header results (its body task, or the header tasks of
+    a body chord) -> the innermost body task whose result Celery hands it instead: the chord's
+    header holds a chord whose body is a one-member group of a chord (a one-member group stays
+    a chord body, not unrolled)."""
+    found = {}
+    for path, node in walk(canvas):
+        if not isinstance(node, Chord):
+            continue
+        body = f"{path}.chord.body"
+        receivers = [body] if isinstance(node.body, Task) else [
+            f"{body}.chord.header[{j}]" for j, m in enumerate(node.body.header)
+            if isinstance(m, Task)] if isinstance(node.body, Chord) else []
+        for i, member in enumerate(node.header):
+            inner = member.body if isinstance(member, Chord) else None
+            if (isinstance(inner, Group) and len(inner.items) == 1 and isinstance(inner.items[0], Chord)
+                    and isinstance(inner.items[0].body, Task)):
+                for r in receivers:
+                    found[r] = f"{path}.chord.header[{i}].chord.body.group[0].chord.body"
+    return found
+
+
+def _header_results_replaced(vs: list[Violation], p: Prediction, h: History) -> list[bool]:
+    """The outer body received, as its header results, the list of the innermost body's own
+    result (ledger) and computed its op from that; get() returned its value when it is the root's."""
+    if h.backend != "redis":
+        return [False] * len(vs)
+    canvas = canvas_of(h)
+    out = [False] * len(vs)
+    for body, inner in _early_bodies(canvas).items():
+        ok = final_ok(h.events, inner)
+        calls = [e for e in h.events if e.kind == "start" and e.node == body]
+        value = (ok.outcome or {}).get("ok") if ok is not None else None
+        if ok is None or not calls or any(not e.args or e.args[0] != [value] for e in calls):
+            continue
+        ends = [e for e in h.events if e.kind == "end" and e.node == body and "ok" in (e.outcome or {})]
+        op = dict(walk(canvas))[body]
+        assert isinstance(op, Task)
+        consistent = all(e.outcome == {"ok": OPS[op.op](*calls[0].args)} for e in ends)
+        for i, v in enumerate(vs):
+            if v.node == body and v.check == "inputs":
+                out[i] = True
+            elif v.node == body and v.check == "results":
+                out[i] = consistent
+            elif v.check == "outcome" and body == "$.chord.body" and ends:
+                out[i] = consistent and h.client.value == (ends[-1].outcome or {}).get("ok")
+    return out
 
 
 def _worker_exit_on_reconnect(v: Violation, p: Prediction, h: History) -> bool:
@@ -492,9 +546,9 @@ REGISTER: tuple[KnownIssue, ...] = (
     KnownIssue(
         id="redis-header-chain-group-chord",
         title="Redis backend: a chord whose header holds a chain ending in a group that contains "
-              "a chord never runs its body: every header task finishes, the outer chord is never "
-              "counted complete, and its result never resolves (the database backend's "
-              "chord_unlock completes it)",
+              "a chord, or a chord whose body is such a group, never runs its body: every header "
+              "task finishes, the outer chord is never counted complete, and its result never "
+              "resolves (the database backend's chord_unlock completes it)",
         link="no Celery issue found (searched the tracker for nested chords in a chain's group in a "
              "chord header); related: https://github.com/celery/celery/issues/2922 (closed: chords "
              "within a chord built with group | task never call the outer body)",
@@ -504,6 +558,24 @@ REGISTER: tuple[KnownIssue, ...] = (
                        {"chord": {"header": [], "body": {"task": "tag", "args": ["c"]}}}]}]}],
             "body": {"task": "tag", "args": ["z"]}}},
         explains=each(_header_chain_group_chord_stalls),
+    ),
+    KnownIssue(
+        id="redis-header-chord-group-body-chord",
+        title="Redis backend: when a chord's header holds a chord whose body is a one-member group "
+              "holding a chord, the outer body is called with the innermost body's result as the "
+              "whole header's results: the other header members' results are lost (found by fuzz; "
+              "the database backend hands the body every header result)",
+        link="no Celery issue found (searched the tracker for nested chord header results lost); "
+             "related: https://github.com/celery/celery/pull/6354 (merged: chord element counting "
+             "with nested groups)",
+        minimal_canvas={"chord": {"header": [{"chord": {"header": [{"task": "tag", "args": ["a"]}],
+                                                        "body": {"group": [{"chord": {
+                                                            "header": [{"task": "tag", "args": ["b"]}],
+                                                            "body": {"task": "tag", "args": ["y"],
+                                                                     "immutable": True}}}]}}},
+                                             {"task": "tag", "args": ["t"]}],
+                                  "body": {"task": "tag", "args": ["z"]}}},
+        explains=_header_results_replaced,
     ),
     KnownIssue(
         id="database-retry-state",

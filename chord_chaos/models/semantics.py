@@ -22,9 +22,10 @@ first failed result it happens to look at, and which one that is depends on timi
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chord_chaos.models.canvas import (
     Canvas,
@@ -39,6 +40,7 @@ from chord_chaos.models.canvas import (
     task_ids,
     walk,
 )
+from chord_chaos.models.markers import UNMODELLED_EXCEPTION, task_id, unknown_task_id
 from chord_chaos.models.ops import NEW_STYLE_ERRBACKS, OPS, arity_error
 
 CHORD_ERROR = "ChordError"
@@ -68,8 +70,10 @@ Outcome = Ok | Err
 class Call:
     """One predicted execution of a task node.
 
-    ``args``/``result`` are None where they cannot be predicted (an old-style errback
-    receives the failed task's id). ``attempts`` counts retries: each is one execution.
+    ``args``/``result`` are None where they cannot be predicted. An errback's args hold the
+    failed task's id as a marker (``models/markers.py``) that the checks resolve against the
+    ledger; a new-style errback's args are what it received: ``[request.id, exc class]``.
+    ``attempts`` counts retries: each is one execution.
     """
 
     args: list[Json] | None
@@ -119,6 +123,7 @@ class _Errback:
     task: Canvas  # a Task: check_workload rejects any other errback
     immutable: bool = False
     unchecked: bool = False  # the exception it receives is not modelled
+    source: str | None = None  # on ChordError of a group body: the member whose id it gets
 
 
 @dataclass(frozen=True)
@@ -235,24 +240,208 @@ def _led_by_group(path: str, chain: Chain) -> bool:
 
 def prepared_steps(path: str, chain: Chain) -> list[tuple[str, Canvas | _ChordStep | _Steps]]:
     """The steps a chain runs: built, prepared and with groups upgraded to chords. A chain led
-    by a group is composed by ``group.__or__`` (``lead | task`` is a chord) and then
-    ``chord.__or__``, which attaches each following task to that chord's body: the tasks after
-    the leading group are the body, as a chain (so is a chain that follows it, kept as written:
-    ``chain(group(..), chain(t))`` has the chain body ``chain(t)``, whose tasks keep their own
-    errbacks to themselves on ChordError)."""
-    group_led = _led_by_group(path, chain)
-    steps = _prepare(chain_steps(path, chain), group_led)
-    if group_led and isinstance(steps[0][1], Group):
-        j = 1
-        while j < len(steps) and isinstance(steps[j][1], Task):
-            j += 1
-        rest = [item for item in chain.items if not _is_empty_group(item)][1:]
-        if j > 2 or (j == 2 and rest and isinstance(rest[0], Chain)):  # a chain body, as written
-            lead_path, lead = steps[0]
-            tail = (steps[1][0], _Steps(steps[1:j]))
-            return [(lead_path, _ChordStep(list(children(lead, lead_path)), tail)),
-                    *_upgrade_groups(steps[j:])]
-    return _upgrade_groups(steps)
+    by a group is composed by the ``|`` operators instead (``_compose_group_led``)."""
+    items = _non_empty(chain)
+    if len(items) == 1 and isinstance(items[0][1], Chain) and _composed_apart(
+            f"{path}.chain{items[0][0]}", items[0][1]):  # chain([X]) runs X
+        return prepared_steps(f"{path}.chain{items[0][0]}", items[0][1])
+    if _led_by_group(path, chain) and len(items) > 1:
+        composed = _compose_group_led(path, chain)
+        return list(composed[1].steps) if isinstance(composed[1], _Steps) else [composed]
+    return _upgrade_groups(_prepare(chain_steps(path, chain), False))
+
+
+def _composed_apart(path: str, chain: Chain) -> bool:
+    """Whether a group-led chain composes into what flattening it would not give: a one-member
+    group right after the leading group (it stays the chord body), or a chain or group after a
+    step whose result is a group (``chord.__or__`` chains it after the chord)."""
+    items = _non_empty(chain)
+    if len(items) < 2 or not _led_by_group(path, chain):
+        return False
+    second = items[1][1]
+    if isinstance(second, Group) and len(second.items) == 1:
+        return True
+    for (i, before), (_, after) in itertools.pairwise(items[1:]):
+        if isinstance(after, Chain | Group) and result_is_group(f"{path}.chain{i}", before):
+            return True
+    return False
+
+
+def _non_empty(chain: Chain) -> list[tuple[str, Canvas]]:
+    return [(f"[{i}]", item) for i, item in enumerate(chain.items) if not _is_empty_group(item)]
+
+
+def _compose_group_led(path: str, chain: Chain) -> _Step:
+    """``_fold_chain``: once the leading group is reached, the rest of the chain is folded with
+    ``|`` (``reduce(operator.or_, remaining, group)``): ``group.__or__`` makes ``lead | x`` a
+    chord whatever ``x`` is (a one-member group stays the body), ``chord.__or__`` moves a task,
+    a chord or a one-member group's member into the body and starts a chain otherwise, and
+    ``_chain.__or__`` collapses ``chain(.., chord, group) | task`` into the chord's body. Raises
+    CanvasError for what the model does not follow (see ``_refuse_continuation``)."""
+    items = [(f"{path}.chain{i}", item) for i, item in _non_empty(chain)]
+    lead_path, lead = items[0]
+    while isinstance(lead, Chain):  # _led_by_group: each level has one non-empty item
+        lead_path, lead = next((f"{lead_path}.chain{i}", x) for i, x in _non_empty(lead))
+    acc: _Step = _unroll(lead_path, lead)
+    for p, item in items[1:]:
+        acc = _or(acc, _celery(p, item))
+    return _lower(acc)
+
+
+def _celery(path: str, c: Canvas) -> _Step:
+    """The signature Celery builds for a node: a chain folds (``chain.__new__``) to its one
+    group, to what its ``|`` operators return when a group leads it, or to a chain of steps."""
+    if not isinstance(c, Chain):
+        return path, c
+    grouped = as_group(path, c)
+    if grouped is not None:
+        return grouped
+    if _led_by_group(path, c):
+        return _compose_group_led(path, c)
+    return path, _Steps(chain_steps(path, c))
+
+
+def _kind(node: _Node) -> str:
+    if isinstance(node, Group):
+        return "group"
+    if isinstance(node, Chord | _ChordStep):
+        return "chord"
+    if isinstance(node, Chain | _Steps):
+        return "chain"
+    return "task"
+
+
+def _unchain(step: _Step) -> list[_Step]:
+    """``_chain.unchain_tasks``: the steps of a chain."""
+    path, node = step
+    if isinstance(node, _Steps):
+        return list(node.steps)
+    assert isinstance(node, Chain)
+    return list(chain_steps(path, node))
+
+
+def _chord_parts(step: _Step) -> tuple[list[tuple[str, Canvas]], _Step]:
+    """A chord's header members and body; a chord whose body ``|`` changes keeps no callbacks
+    of its own in the model: refused, since Celery links them to the body it replaces."""
+    path, node = step
+    if isinstance(node, _ChordStep):
+        return node.header, node.body
+    assert isinstance(node, Chord)
+    if node.link is not None or node.link_error is not None:
+        raise CanvasError(path, "a step composed into the body of a chord with a link or "
+                          "link_error (chord.__or__ after a leading group): the chord's callbacks "
+                          "stay on the body task it replaces; not modelled",
+                          "lead the chain with a task, or drop the step")
+    header = [(f"{path}.chord.header[{i}]", h) for i, h in enumerate(node.header)]
+    return header, _celery(f"{path}.chord.body", node.body)
+
+
+def _or(left: _Step, right: _Step) -> _Step:
+    """``left | right`` by the operator of ``left``'s type (canvas.py ``group.__or__``,
+    ``_chord.__or__``, ``_chain.__or__``, ``Signature.__or__``)."""
+    lpath, lnode = left
+    rpath, rnode = right
+    lk, rk = _kind(lnode), _kind(rnode)
+    if isinstance(rnode, Group) and not rnode.items:
+        if lk != "group":
+            raise CanvasError(rpath, "an empty group after a chain's leading group and its next "
+                              "step (Celery then makes it the header of the following step's "
+                              "chord); not modelled", "drop the empty group")
+        return left
+    if lk == "group":  # group | x -> chord(group, x), x as it is
+        assert isinstance(lnode, Group)
+        return lpath, _ChordStep(list(children(lnode, lpath)), right)
+    if lk == "chord":
+        header, body = _chord_parts(left)
+        if rk in ("task", "chord"):
+            return lpath, _ChordStep(header, _or(body, right))
+        if isinstance(rnode, Group) and len(rnode.items) == 1:
+            return lpath, _ChordStep(header, _or(body, _celery(*_unroll(rpath, rnode))))
+        return lpath, _Steps([left, *(_unchain(right) if rk == "chain" else [right])])
+    if lk == "chain":
+        return _chain_or(left, right)
+    # task | x: a chain; a one-member group is unrolled, a chain's steps spliced
+    if isinstance(rnode, Group):
+        right = _celery(*_unroll(rpath, rnode))
+    return lpath, _Steps([left, *(_unchain(right) if _kind(right[1]) == "chain" else [right])])
+
+
+def _chain_or(left: _Step, right: _Step) -> _Step:
+    """``_chain.__or__``."""
+    lpath = left[0]
+    rpath, rnode = right
+    steps = _unchain(left)
+    if isinstance(rnode, Group):
+        p, member = _unroll(rpath, rnode)
+        if not isinstance(member, Group):
+            return _or(left, _celery(p, member))
+        if _kind(steps[-1][1]) == "chord":
+            header, body = _chord_parts(steps[-1])
+            return lpath, _Steps([*steps[:-1], (steps[-1][0], _ChordStep(header, _or(body, right)))])
+        return lpath, _Steps([*steps, right])
+    if _kind(rnode) == "chain":
+        acc = left
+        for step in _unchain(right):
+            acc = _or(acc, step)
+        return acc
+    last_path, last = steps[-1]
+    if isinstance(last, Group):  # chain(.., group) | task -> chord, merged into a chord before it
+        new = (last_path, _ChordStep(list(children(last, last_path)), right))
+        if len(steps) > 1 and _kind(steps[-2][1]) == "chord":
+            header, body = _chord_parts(steps[-2])
+            return lpath, _Steps([*steps[:-2], (steps[-2][0], _ChordStep(header, _or(body, new)))])
+        return lpath, _Steps([*steps[:-1], new])
+    if _kind(last) == "chord" and _kind(rnode) != "chord":
+        header, body = _chord_parts(steps[-1])
+        return lpath, _Steps([*steps[:-1], (last_path, _ChordStep(header, _or(body, right)))])
+    return lpath, _Steps([*steps, right])
+
+
+def _lower(step: _Step, as_body: bool = False) -> _Step:
+    """What runs: each chain composed here prepared (``prepare_steps``: groups unrolled once,
+    a group followed by a step upgraded to a chord), each chord body lowered in turn. A chain
+    of one step stays a chain as a chord body: its task's own errbacks are not the body's
+    (``chord(g, chain(c))`` does not call c's errback on ChordError)."""
+    path, node = step
+    if isinstance(node, _ChordStep):
+        body = _lower(node.body, as_body=True)
+        if _kind(body[1]) == "chord":
+            _refuse_failing_body(body)
+        return path, _ChordStep(node.header, body)
+    if not isinstance(node, _Steps):
+        return step
+    steps = _upgrade_groups(_prepare([_lower(s) for s in node.steps], False))
+    _refuse_continuation(steps)
+    return (steps[0] if len(steps) == 1 and not as_body else (path, _Steps(steps)))
+
+
+def _refuse_failing_body(body: _Step) -> None:
+    """A chord that is another chord's body, whose own body is a chord, and whose header can
+    fail: Celery stores the ChordError under the innermost chord's own id, and get() never
+    resolves (seen on Redis; redis-chord-body-chord-error, in a spelling the register does not
+    recognise): refused rather than predicted."""
+    path, node = body
+    header = node.header if isinstance(node, _ChordStep) else []
+    if isinstance(node, Chord):
+        header = [(f"{path}.chord.header[{i}]", h) for i, h in enumerate(node.header)]
+    inner = node.body if isinstance(node, _ChordStep) else (f"{path}.chord.body", node)
+    if _kind(inner[1]) == "chord" and any(
+            isinstance(t, Task) and t.op == "fail" for _, h in header for _, t in walk(h)):
+        raise CanvasError(path, "a chord with a chord body and a failing header, composed into "
+                          "another chord's body by the | operators (Celery's result never "
+                          "resolves: redis-chord-body-chord-error); not modelled",
+                          "end the chain with a task after a single group, or drop the failure")
+
+
+def _refuse_continuation(steps: Sequence[_Step]) -> None:
+    """A step after a chord whose body is a group, in a chain these operators built, runs once
+    per member of that group in Celery (group-body-continuation), in a spelling the register
+    does not recognise: refused rather than predicted."""
+    for (p, step), (q, _) in itertools.pairwise(steps):
+        if result_is_group(p, step):
+            raise CanvasError(q, "a step after a chord whose body is a group, in a chain led by a "
+                              "group (Celery runs it once per member: group-body-continuation); "
+                              "not modelled", "end the chain at the group, or put a task before it")
 
 
 def chain_steps(path: str, chain: Chain) -> list[tuple[str, Canvas]]:
@@ -263,15 +452,15 @@ def chain_steps(path: str, chain: Chain) -> list[tuple[str, Canvas]]:
     return steps
 
 
-def _prepare(steps: list[tuple[str, Canvas]], group_led: bool) -> list[tuple[str, Canvas]]:
+def _prepare(steps: Sequence[_Step], group_led: bool) -> list[_Step]:
     """``prepare_steps``: a group step that was not already made a chord when the chain was
     built (one followed by a non-group step) is unrolled once more. A chain led by a group is
     built by ``group.__or__`` instead (``_fold_chain``), which makes ``lead | next`` a chord
     whatever ``next`` is: its leading group is never unrolled again (``chain(group(group(a)),
     group(b, c))`` is ``chord([a], group(b, c))``)."""
     if len(steps) < 2:
-        return steps
-    out: list[tuple[str, Canvas]] = []
+        return list(steps)
+    out: list[_Step] = []
     for i, (p, step) in enumerate(steps):
         chorded = i + 1 < len(steps) and (
             not isinstance(steps[i + 1][1], Group) or (i == 0 and group_led))
@@ -333,33 +522,22 @@ class _Evaluator:
     ) -> _Res:
         args = _roundtrip(list(t.args) if t.immutable else [*pargs, *t.args])
         kwargs = _roundtrip(dict(t.kwargs) if t.immutable else {**t.kwargs, **pkwargs})
-        outcome: Outcome
-        try:
-            value = _roundtrip(OPS[t.op](*args, **kwargs))
-        except Exception as exc:  # the op's own failure is the predicted outcome
-            name = type(exc).__name__
-            outcome = Err(frozenset({name}), frozenset({name}))
-            self._record(path, Call(args, kwargs, {"error": name}))
-        else:
-            outcome = Ok(value)
-            attempts = args[0] + 1 if t.op == "retry" else 1
-            self._record(path, Call(args, kwargs, {"ok": value}, attempts))
+        outcome, call = _execute(t.op, args, kwargs)
+        self._record(path, call)
         me = frozenset({path})
         if isinstance(outcome, Ok) and t.link is not None:
             self._edges(me, self.run(f"{path}.link", t.link, (outcome.value,), {}).starts)
         if isinstance(outcome, Err):
             own = (_Errback(f"{path}.link_error", t.link_error),) if t.link_error else ()
-            self._errbacks(me, own + inherited, _only(outcome.stored))
+            self._errbacks(me, own + inherited, _only(outcome.stored), task_id(path))
         return _Res(outcome, me, me)
 
-    def _errbacks(self, after: frozenset[str], errbacks: tuple[_Errback, ...], exc: str) -> None:
+    def _errbacks(self, after: frozenset[str], errbacks: tuple[_Errback, ...], exc: str,
+                  failed_id: str) -> None:
+        """Run each errback for one failure; ``failed_id`` marks the failed task's id."""
         for eb in errbacks:
             assert isinstance(eb.task, Task)
-            if eb.task.op in NEW_STYLE_ERRBACKS and not eb.unchecked:
-                call = Call(None, None, {"ok": exc})
-            else:  # old style: applied as a task with the failed task's id
-                call = Call(None, None, None)
-            self._record(eb.path, call)
+            self._record(eb.path, _errback_call(eb, exc, failed_id))
             self._edges(after, frozenset({eb.path}))
 
     # -- composites
@@ -455,7 +633,7 @@ class _Evaluator:
             )
             self.chord_errors.append(body_path)
             self._errbacks(failed_ends, _body_errbacks(body_path, body_canvas, chord_eb),
-                           CHORD_ERROR)
+                           CHORD_ERROR, unknown_task_id(body_path))
             # get() follows parents and re-raises a failed header task's exception (the
             # ``follow_parents`` docs), or raises the body's stored ChordError (the canvas
             # guide's "Error handling" example): both are documented, so both are accepted.
@@ -487,6 +665,10 @@ class _Steps:
     steps: Sequence[tuple[str, Canvas | _ChordStep | _Steps]]
 
 
+_Node = Canvas | _ChordStep | _Steps
+_Step = tuple[str, _Node]
+
+
 def _attach_to_group_bodies(
     steps: Sequence[tuple[str, Canvas | _ChordStep | _Steps]],
 ) -> list[tuple[str, Canvas | _ChordStep | _Steps]]:
@@ -515,7 +697,7 @@ def _attach_to_group_bodies(
 
 
 def _upgrade_groups(
-    steps: list[tuple[str, Canvas]],
+    steps: Sequence[_Step],
 ) -> list[tuple[str, Canvas | _ChordStep | _Steps]]:
     """Pair each group with the (already upgraded) step after it, from the end, as Celery does."""
     out: list[tuple[str, Canvas | _ChordStep | _Steps]] = []
@@ -536,8 +718,7 @@ def _body_errbacks(
     if not isinstance(body, _ChordStep | _Steps) and as_group(body_path, body) is not None:
         # _handle_group_chord_error: each member's _result_errbacks, with the original
         # exception; a chain that is only a group is that group
-        return tuple(_Errback(e.path, e.task, e.immutable, unchecked=True)
-                     for e in _result_errbacks(body_path, body, linked))
+        return tuple(replace(e, unchecked=True) for e in _result_errbacks(body_path, body, linked))
     if isinstance(body, Chain | _Steps):  # a chain body keeps linked errbacks in its own options
         return linked
     if not isinstance(body, Task):
@@ -550,10 +731,11 @@ def _result_errbacks(
     path: str, c: Canvas, linked: tuple[_Errback, ...]
 ) -> list[_Errback]:
     """``celery.backends.base._result_errbacks``: a chord's are its body's, a group collects
-    its members', a chain has only its own (the linked ones)."""
+    its members', a chain has only its own (the linked ones). Each gets the id of the result it
+    is collected for (``source``)."""
     if isinstance(c, Task):
         own = [_Errback(f"{path}.link_error", c.link_error)] if c.link_error else []
-        return own + list(linked)
+        return [replace(e, source=path) for e in own + list(linked)]
     grouped = as_group(path, c)
     if grouped is not None:
         return [e for p, m in children(grouped[1], grouped[0])
@@ -561,53 +743,54 @@ def _result_errbacks(
     if isinstance(c, Chord):
         mine = (_Errback(f"{path}.link_error", c.link_error),) if c.link_error else ()
         return _result_errbacks(f"{path}.chord.body", c.body, mine + linked)
-    return list(linked)
+    return [replace(e, source=path) for e in linked]
 
 
 def _only(names: frozenset[str]) -> str:
     return sorted(names)[0]
 
 
+def _execute(op: str, args: Json, kwargs: Json) -> tuple[Outcome, Call]:
+    """One execution of ``op`` on serialized arguments: its outcome, and the call to record."""
+    try:
+        value = _roundtrip(OPS[op](*args, **kwargs))
+    except Exception as exc:  # the op's own failure is the predicted outcome
+        name = type(exc).__name__
+        return Err(frozenset({name}), frozenset({name})), Call(args, kwargs, {"error": name})
+    attempts = args[0] + 1 if op == "retry" else 1
+    return Ok(value), Call(args, kwargs, {"ok": value}, attempts)
+
+
+def _errback_call(eb: _Errback, exc: str, failed_id: str) -> Call:
+    """``_call_task_errbacks``: a new-style errback is called inline as ``(request, exc,
+    traceback)``; an old-style one is applied as a task, ``group(old).apply_async((request.id,
+    ))``, so the failed task's id is prepended to its partial args unless it is immutable."""
+    t = eb.task
+    assert isinstance(t, Task)
+    failed_id = unknown_task_id(eb.source) if eb.source else failed_id
+    if t.op in NEW_STYLE_ERRBACKS:
+        if eb.unchecked:
+            return Call([failed_id, UNMODELLED_EXCEPTION], {}, None)
+        return Call([failed_id, exc], {}, {"ok": exc})
+    args = _roundtrip(list(t.args) if t.immutable else [failed_id, *t.args])
+    return _execute(t.op, args, _roundtrip(dict(t.kwargs)))[1]
+
+
 # ---------------------------------------------------------------- validation
 
 
 def _check_led_by_group(path: str, c: Chain) -> None:
-    """``_fold_chain`` hands a chain whose first step is a group to the ``|`` operators of
-    group, chord and chain instead of ``_merge_chain_step``: ``group | x`` keeps a one-member
-    group ``x`` as the chord body (``chain(group(a, b), group(c))`` returns ``[[c]]``), and
-    ``chord | chain`` or ``chord | group`` makes a chain *after* the chord (a step after a chord
-    with a group body, see group-body-continuation), where ``_merge_chain_step`` would nest it
-    in the chord's body. The model follows ``_merge_chain_step`` only: reject those shapes."""
-    items = [(i, item) for i, item in enumerate(c.items) if not _is_empty_group(item)]
-    if len(items) < 2 or not _led_by_group(path, c):
-        return
-    problem = ("after a chain's leading group, Celery composes with group.__or__ and chord.__or__, "
-               "not _merge_chain_step")
-    i, first = items[1]
-    if isinstance(first, Group) and len(first.items) == 1:
-        raise CanvasError(f"{path}.chain[{i}]", f"a one-member group {problem} (it stays the chord "
-                          "body) and is not modelled", "give the group a second member")
-    body_group = result_is_group(f"{path}.chain[{i}]", first)  # the chord body's result
-    previous = first
-    for i, item in items[2:]:
-        p, item = _unroll(f"{path}.chain[{i}]", item)
-        if isinstance(previous, Chord) and _has_errback(previous):
-            raise CanvasError(p, f"a step following a chord that has an errback: {problem}, and "
-                              "chord.__or__ moves the step into the chord's body, whose errbacks "
-                              "Celery then does not call on ChordError; not modelled",
-                              "lead the chain with a task, or drop the step")
-        previous = item
-        if isinstance(item, Chain | Group):
-            if body_group:  # chain(chord(g, group), item): the step after a group body
-                raise CanvasError(p, f"a chain or group after a group chord body {problem}; not "
-                                  "modelled", "put a task between them")
-            return  # from here on, chain.__or__ follows _merge_chain_step
-        body_group = result_is_group(p, item)
-
-
-def _has_errback(c: Chord) -> bool:
-    """A chord errback, or one on its body task: both are lost once the body becomes a chain."""
-    return c.link_error is not None or (isinstance(c.body, Task) and c.body.link_error is not None)
+    """A chain led by a group is composed by the ``|`` operators (``_compose_group_led``),
+    which raises CanvasError for the shapes the model does not follow."""
+    if _led_by_group(path, c) and len(_non_empty(c)) > 1:
+        _compose_group_led(path, c)
+    items = _non_empty(c)
+    for i, item in items if len(items) > 1 else ():
+        if isinstance(item, Chain) and _composed_apart(f"{path}.chain{i}", item):
+            raise CanvasError(f"{path}.chain{i}", "a chain led by a group that the | operators "
+                              "compose apart (a one-member group or a group after a group body), "
+                              "nested in a longer chain, is merged by _merge_chain_step; not "
+                              "modelled", "lift its steps into the outer chain")
 
 
 def check_workload(workload: Workload) -> None:

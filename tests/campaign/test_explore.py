@@ -75,6 +75,21 @@ def test_without_shrink_budget_the_first_failure_is_the_minimal_one() -> None:
     assert case_key(found.minimal) == case_key(found.first) and found.candidates == 0
 
 
+def test_a_spent_shrink_budget_stops_the_shrinker_with_the_smallest_failure_so_far() -> None:
+    calls: list[bool] = []
+
+    def slow_kills(workload: Workload, plan: FaultPlan, shrinking: bool) -> Signature | None:
+        calls.append(shrinking)
+        time.sleep(0.05)  # a cluster run: the budget runs out after a few candidates
+        return _kills(workload, plan, shrinking)
+
+    t = time.monotonic()
+    (found,) = _run(slow_kills, budget=0.3)
+    assert time.monotonic() - t < 5  # not Hypothesis's own five minutes of shrinking
+    assert 0 < found.candidates == calls.count(True) <= 8
+    assert _kills(*found.minimal, True)  # a failing case, the smallest judged
+
+
 def test_the_example_database_replays_a_known_failure_first(tmp_path: Path) -> None:
     (first,) = _run(_kills, database=tmp_path / "db")
     seen: list[str] = []

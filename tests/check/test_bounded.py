@@ -10,7 +10,15 @@ from chord_chaos.check.history import ClientView, History
 from chord_chaos.check.verdict import check
 from chord_chaos.models.faults import Fault, FaultPlan
 from chord_chaos.models.vocabulary import FaultKind
-from tests.helpers import chord_history, chord_prediction, correct_chord_events, event
+from tests.helpers import (
+    chord_history,
+    chord_prediction,
+    correct_chord_events,
+    errback_events,
+    errback_history,
+    errback_prediction,
+    event,
+)
 
 KILL = FaultPlan((Fault(FaultKind.KILL_WORKER, "w0", 0.1, 0.5),))
 LATENCY = FaultPlan((Fault(FaultKind.LATENCY, "*.broker", 0.0, 1.0, {"latency": 50}),))
@@ -112,3 +120,15 @@ def test_a_worker_that_exits_by_itself_is_a_violation_under_any_fault() -> None:
                 worker_exits=("worker w1@127.0.0.1 exited by itself: Unrecoverable error: OSError()",))
     v = check(chord_prediction(), h).to_json()
     assert v["verdict"] == "violation" and v["violations"][0]["check"] == "worker-exit"
+
+
+def test_an_errback_without_the_failed_tasks_id_is_a_violation_under_any_fault() -> None:
+    def verdict(events: list[Event]) -> dict[str, Any]:
+        history = replace(errback_history(events), faults=LATENCY.to_json(), delivery="acks-late")
+        return check(errback_prediction(), history).to_json()
+
+    assert verdict(errback_events())["verdict"] == "pass"
+    found = verdict(errback_events(old_args=["eb"]))
+    assert found["verdict"] == "violation"
+    assert {(v["check"], v["node"]) for v in found["violations"]} == {
+        ("inputs", "$.chord.header[0].link_error"), ("results", "$.chord.header[0].link_error")}

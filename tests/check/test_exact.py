@@ -7,11 +7,20 @@ from chord_chaos.check.exact import (
     check_inputs,
     check_order,
     check_outcome,
+    check_results,
     check_unfinished,
 )
 from chord_chaos.check.history import ClientView, History
 from chord_chaos.check.verdict import check
-from tests.helpers import chord_history, chord_prediction, correct_chord_events, event
+from tests.helpers import (
+    chord_history,
+    chord_prediction,
+    correct_chord_events,
+    errback_events,
+    errback_history,
+    errback_prediction,
+    event,
+)
 
 
 def test_a_correct_history_passes() -> None:
@@ -73,3 +82,42 @@ def test_history_round_trips_through_json() -> None:
     again = History.from_json(history.to_json())
     assert again == history
     assert check(chord_prediction(), again).verdict == "pass"
+
+
+def test_errbacks_called_with_the_failed_tasks_id_pass() -> None:
+    verdict = check(errback_prediction(), errback_history(errback_events()))
+    assert verdict.verdict == "pass", verdict.to_json()
+
+
+def test_an_old_style_errback_called_without_the_id_is_an_inputs_and_results_violation() -> None:
+    history = errback_history(errback_events(old_args=["eb"]))
+    (found,) = check_inputs(errback_prediction(), history)
+    assert found.node == "$.chord.header[0].link_error"
+    assert found.message == ('$.chord.header[0].link_error received [["eb"], {}]; expected '
+                             '[["h0-id", "eb"], {}]')
+    (result,) = check_results(errback_prediction(), history)
+    assert result.node == "$.chord.header[0].link_error"
+    assert check(errback_prediction(), history).verdict == "violation"
+
+
+def test_an_old_style_errback_called_with_another_tasks_id_is_a_violation() -> None:
+    history = errback_history(errback_events(old_args=["h1-id", "eb"]))
+    assert [v.node for v in check_inputs(errback_prediction(), history)] == [
+        "$.chord.header[0].link_error"]
+
+
+def test_a_new_style_errbacks_request_must_be_the_failed_tasks() -> None:
+    for wrong in (["h0-id", "ExpectedException"], [None, "ExpectedException"],
+                  ["h1-id", "ChordError"]):
+        found = check_inputs(errback_prediction(), errback_history(errback_events(new_args=wrong)))
+        assert [v.node for v in found] == ["$.chord.header[1].link_error"], wrong
+
+
+def test_the_id_of_a_body_that_never_ran_is_checked_for_shape_only() -> None:
+    # chord_error_from_stack passes the body's frozen id; no ledger event carries it
+    ok = errback_history(errback_events(chord_args=["any-id", "ceb"]))
+    assert check_inputs(errback_prediction(), ok) == []
+    for wrong in (["ceb"], ["any-id"], [None, "ceb"], ["any-id", "ceb", "more"]):
+        found = check_inputs(errback_prediction(), errback_history(errback_events(chord_args=wrong)))
+        assert [v.node for v in found] == ["$.link_error"], wrong
+        assert "<task id of $.chord.body, which never runs>" in found[0].message

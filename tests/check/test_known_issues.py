@@ -149,6 +149,19 @@ def test_header_chain_group_chord_explains_its_stall_and_nothing_else() -> None:
 # ---------------------------------------------------------------- each entry: its own deviation
 # explained, a different one planted in the same shape not (NEGATIVE names each entry's test)
 
+
+def test_header_chord_whose_body_is_a_group_holding_a_chord_stalls_the_same_way() -> None:
+    """Found by the property test: 3 of 3 runs hang on Redis, none on the database backend,
+    and the same canvas without the inner chord passes."""
+    inner = {"chord": {"header": [{"task": "tag", "args": ["a"]}], "body": {"group": [
+        {"task": "tag", "args": ["b"]}, {"chord": {"header": [], "body": {"task": "tag", "args": ["c"]}}}]}}}
+    canvas = {"chord": {"header": [inner], "body": {"task": "tag", "args": ["z"]}}}
+    p, h = ran(canvas, skip=("$.chord.body",))
+    assert _known(p, h) == ["redis-header-chain-group-chord"] and verdict_of(p, h).verdict == "pass"
+    without = {"chord": {"header": [{"chord": {**inner["chord"], "body": {"group": [
+        {"task": "tag", "args": ["b"]}, {"task": "tag", "args": ["c"]}]}}}], "body": {"task": "tag"}}}
+    assert _violated(*ran(without, skip=("$.chord.body",))) == ["executions", "liveness"]
+
 def _known(p: Any, h: History) -> list[str]:
     return sorted(excused_by(verdict_of(p, h)))
 
@@ -319,7 +332,31 @@ def test_worker_lost_after_success_needs_a_real_kill_after_a_header_success() ->
     assert _violated(p, h) == ["liveness"] and not _known(p, h)
 
 
+def test_redis_header_chord_group_body_chord_is_the_innermost_result_in_place_of_the_header() -> None:
+    minimal = _entry("redis-header-chord-group-body-chord").minimal_canvas
+    p, _ = ran(minimal)
+    y = "$.chord.header[0].chord.body.group[0].chord.body"
+    (call,) = p.calls[y]
+    assert call.result is not None
+    wrong = [[call.result["ok"]], "z"]  # what Celery hands the body: the innermost result alone
+    p, h = ran(minimal, args={"$.chord.body": wrong}, results={"$.chord.body": {"ok": wrong}},
+               client=ClientView("SUCCESS", wrong))
+    assert _known(p, h) == ["redis-header-chord-group-body-chord"] and verdict_of(p, h).verdict == "pass"
+    assert _violated(p, replace(h, backend="database")) == ["inputs", "outcome", "results"]
+    # the header's results lost another way: the last member's alone
+    other = [[["t"]], "z"]
+    p, h = ran(minimal, args={"$.chord.body": other}, results={"$.chord.body": {"ok": other}},
+               client=ClientView("SUCCESS", other))
+    assert _violated(p, h) == ["inputs", "outcome", "results"]
+    # the right input, but the body computed something else from it
+    p, h = ran(minimal, args={"$.chord.body": wrong}, results={"$.chord.body": {"ok": ["z"]}},
+               client=ClientView("SUCCESS", ["z"]))
+    assert _violated(p, h) == ["outcome", "results"]
+
+
 NEGATIVE = {
+    "redis-header-chord-group-body-chord":
+        test_redis_header_chord_group_body_chord_is_the_innermost_result_in_place_of_the_header,
     "celery-4004": test_celery_4004_is_a_group_ending_chain_after_a_failed_step_only,
     "nested-group-order": test_nested_group_order_is_exactly_a_reversal_at_the_nested_groups,
     "retry-state-race": test_retry_state_race_needs_retry_stored_over_the_awaited_tasks_success,

@@ -134,11 +134,12 @@ def _register(app: Celery) -> None:
             _make_task(app, op)
 
     # New-style errback: Celery calls it inline as (request, exc, traceback), so it must not
-    # be bound (a bound task is treated as old-style and gets only the task id).
+    # be bound (a bound task is treated as old-style and gets only the task id). Its ledger args
+    # are what it received: the request's task id and the exception's class name.
     @app.task(name="cc.log_error", shared=False)
     def log_error(request: Any, exc: Any, traceback: Any, *, cc: dict[str, Any]) -> Any:
-        base = _begin(None, "log_error", cc, [], {})
         value = OPS["log_error"](request, exc, traceback)
+        base = _begin(None, "log_error", cc, [getattr(request, "id", None), value], {})
         _end(base, {"ok": value})
         return value
 

@@ -72,6 +72,20 @@ EXPLORED: dict[str, dict[str, object]] = {
         {"chord": {"header": [{"task": "tag", "args": ["a"]}],
                    "body": {"group": [{"task": "tag", "args": ["b"]}, {"task": "fail", "args": ["c"]}]}}},
         {"task": "tag", "args": ["d"], "link_error": _EB}]},
+    # group-led chains composed by group.__or__, chord.__or__ and _chain.__or__
+    "group-led-one-member-group-body-failing": {"chain": [
+        {"group": [{"task": "tag", "args": ["a"]}, {"task": "fail", "args": ["b"]}]},
+        {"group": [{"task": "tag", "args": ["c"], "link_error": _EB}]},
+        {"task": "tag", "args": ["z"], "link_error": _EB}]},
+    "group-led-three-groups-then-a-task": {"chain": [
+        {"group": [{"task": "tag", "args": ["a"]}, {"task": "fail", "args": ["b"]}]},
+        {"group": [{"task": "tag", "args": ["c"], "link_error": _EB}, {"task": "tag", "args": ["d"]}]},
+        {"group": [{"task": "tag", "args": ["e"]}, {"task": "tag", "args": ["f"]}]},
+        {"task": "tag", "args": ["z"], "link_error": _EB}]},
+    "group-led-task-body-then-a-chain": {"chain": [
+        {"group": [{"task": "tag", "args": ["a"]}, {"task": "fail", "args": ["b"]}]},
+        {"task": "tag", "args": ["t"], "link_error": _EB},
+        {"chain": [{"task": "tag", "args": ["u"]}, {"task": "tag", "args": ["v"]}]}]},
 }
 
 
