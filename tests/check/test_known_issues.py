@@ -352,6 +352,16 @@ def test_redis_header_chord_group_body_chord_is_the_innermost_result_in_place_of
     p, h = ran(minimal, args={"$.chord.body": wrong}, results={"$.chord.body": {"ok": ["z"]}},
                client=ClientView("SUCCESS", ["z"]))
     assert _violated(p, h) == ["outcome", "results"]
+    # found by fuzz: with a failing header member, the body still runs, called early
+    failing = {"chord": {**minimal["chord"], "header": [*minimal["chord"]["header"], {"task": "fail"}]}}
+    p, h = ran(failing)
+    body = (event("start", "$.chord.body", 10**12, wrong), event("end", "$.chord.body", 10**12 + 1,
+                                                                  outcome={"ok": wrong}))
+    early = replace(h, events=(*h.events, *body), client=ClientView("SUCCESS", wrong))
+    assert verdict_of(p, early).verdict == "pass" and _known(p, early) == ["redis-header-chord-group-body-chord"]
+    # ...but not when it started before the innermost body ended
+    before = replace(early, events=(*h.events, *(replace(e, mono=1) for e in body)))
+    assert _violated(p, before) == ["executions", "outcome"]
 
 
 NEGATIVE = {
