@@ -63,6 +63,17 @@ class _ShrinkSpent(KeyboardInterrupt):
         self.key = key
 
 
+class Rewind(KeyboardInterrupt):
+    """Raised by a judge that answers one draw late (fuzz: draw k is judged while draw k+1 runs)
+    when an earlier draw failed: the round restarts from its seed with ``known`` answers, so
+    Hypothesis draws the same cases again (answered from ``known``, not run) up to the failing
+    one, which it then shrinks, judged at once. A KeyboardInterrupt, so Hypothesis lets it out."""
+
+    def __init__(self, known: dict[str, Signature | None]) -> None:
+        super().__init__("rewind")
+        self.known = known
+
+
 class _Failing(Exception):
     """Raised for Hypothesis: this case fails (the same failure as the first one)."""
 
@@ -104,7 +115,7 @@ class _Round(Generic[C]):
                 self.cache[key] = self._judge(case)
             except SystemExit as exc:
                 raise _Stopped(exc) from None
-            self.cases[key] = case
+        self.cases.setdefault(key, case)
         sig = self.cache[key]
         if sig is not None and self.found is None:
             self.found = Found(case, case, sig)
@@ -150,9 +161,13 @@ def search(strategy: st.SearchStrategy[C], pair_seed: int, over: Callable[[], bo
            judge: Callable[[C, bool], Signature | None], key: Callable[[C], str],
            on_found: Callable[[Found[C]], None] | None = None, shrink_budget: float = 60.0,
            database: Path | None = None) -> None:
-    """``explore`` for any kind of draw, told apart by ``key`` (its JSON)."""
-    for round_no in range(1_000):
-        state = _Round(judge, over, shrink_budget, key)
+    """``explore`` for any kind of draw, told apart by ``key`` (its JSON). A judge may raise
+    ``Rewind`` to replay the round with answers it already has."""
+    known: dict[str, Signature | None] = {}
+    round_no = 0
+    while round_no < 1_000:
+        state = _Round(judge, over, shrink_budget, key, cache=known)
+        known = {}
         phases = [Phase.generate, Phase.shrink] if on_found else [Phase.generate]
         if database is not None:
             phases.insert(0, Phase.reuse)
@@ -163,6 +178,9 @@ def search(strategy: st.SearchStrategy[C], pair_seed: int, over: Callable[[], bo
             draw()
         except _Over:
             return
+        except Rewind as rewind:
+            known = rewind.known
+            continue  # the same round again, from its seed
         except _Stopped as stopped:
             raise stopped.original from None
         except _ShrinkSpent as spent:
@@ -183,6 +201,7 @@ def search(strategy: st.SearchStrategy[C], pair_seed: int, over: Callable[[], bo
             return  # the strategy is exhausted: every case it can draw was judged
         if over():
             return
+        round_no += 1
 
 
 def pair_seed(campaign_seed: int, scenario: str, backend: str) -> int:

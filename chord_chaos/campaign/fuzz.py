@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from chord_chaos.campaign.explore import Found, Signature, search
+from chord_chaos.campaign.explore import Found, Rewind, Signature, search
 from chord_chaos.campaign.stats import rate
 from chord_chaos.campaign.summary import Summary, Tally
 from chord_chaos.check.result import Job, RunResult
@@ -28,7 +29,7 @@ from chord_chaos.harness.infra.supervisor import signal_name
 from chord_chaos.harness.infra.versions import versions
 from chord_chaos.harness.run.batch import BatchRunner
 from chord_chaos.models.canvas import Workload, workload_to_json
-from chord_chaos.models.strategies import workloads
+from chord_chaos.models.strategies import modelled, workloads
 from chord_chaos.models.swarm import swarm_workloads
 from chord_chaos.models.vocabulary import VerdictKind
 from chord_chaos.report.json_report import Origin, write
@@ -36,20 +37,23 @@ from chord_chaos.report.json_report import Origin, write
 SCENARIO = "fuzz"  # the summary's scenario name: no faults, a plain cluster
 DELIVERY = "plain"
 TIMEOUT = 8.0  # s each result may take: the slowest drawn canvas needs about 3
-# Canvases per draw, and in flight at once within it (the runner pipelines: one wave settles
-# while the next runs). Most tasks wait (sleeps, chord_unlock polls), so more in flight pays,
-# on the database backend most.
+# Canvases per draw, and draws in flight at once: most tasks wait (sleeps, chord_unlock polls,
+# a canvas of a known issue that never resolves), so the cluster works on the later draws while
+# the earliest is judged. Each result is bounded from its submission: DEPTH draws are at most a
+# few seconds of queue, well within TIMEOUT beside the slowest canvas.
 BATCH = {"redis": 40, "database": 60}
-IN_FLIGHT = {"redis": 20, "database": 60}
+DEPTH = 4
 CONCURRENCY = 4  # pool processes per worker node
 Batch = tuple[Workload, ...]
 
 
 def batches(size: int) -> st.SearchStrategy[Batch]:
-    """Lists of canvases, each from the plain strategy or a swarm. Shrinking keeps half of them
-    (as trivial as they shrink to) and minimises the failing one."""
-    return st.lists(st.one_of(workloads(), swarm_workloads()), min_size=size // 2,
-                    max_size=size).map(tuple)
+    """Lists of canvases, each from the plain strategy or a swarm, without the few the model
+    refuses (dropped here: rejecting one would reject the whole list). Shrinking keeps half of
+    them (as trivial as they shrink to) and minimises the failing one."""
+    one = st.one_of(workloads(only_modelled=False), swarm_workloads(only_modelled=False))
+    return st.lists(one, min_size=size // 2, max_size=size).map(
+        lambda drawn: tuple(w for w in drawn if modelled(w)))
 
 
 def batch_key(batch: Batch) -> str:
@@ -95,7 +99,13 @@ class Fuzz:
 
 @dataclass
 class _Backend:
-    """One backend's share: a cluster, its batch runner, and what failed on it."""
+    """One backend's share: a cluster, its batch runner, and what failed on it.
+
+    While drawing, a draw is judged DEPTH - 1 calls late: the judge submits the new draw, then
+    checks the earliest in flight while the later ones run (and Hypothesis generates the next),
+    so the cluster waits neither for the generator nor for a draw's slowest canvas. A failing draw rewinds the
+    round (``Rewind``): Hypothesis draws the same draws again, answered from what is known, up
+    to the failing one, which it shrinks with each candidate judged at once."""
 
     owner: Fuzz
     backend: str
@@ -104,6 +114,10 @@ class _Backend:
     t0: float
     runner: BatchRunner | None = None
     failing: dict[str, list[RunResult]] = field(default_factory=dict)  # batch key -> its violations
+    pending: deque[tuple[Batch, list[Any]]] = field(default_factory=deque)  # in flight, unjudged
+    answers: dict[str, Signature | None] = field(default_factory=dict)  # this round's, by key
+    replaying: bool = False  # after a rewind, until the failure is shrunk: judge at once
+    last_collect: float = field(default_factory=time.monotonic)
 
     @property
     def seed(self) -> int:
@@ -116,44 +130,76 @@ class _Backend:
             self.runner = BatchRunner(cluster, f.report_dir, timeout=TIMEOUT, grace=0.1, strict=f.strict)
             search(batches(BATCH.get(self.backend, 40)), self.seed, self.over, self.judge, batch_key,
                    self.found, f.shrink_budget, database)
+            self.drain()  # the last draw: its failures are reported, unshrunk (the budget is spent)
 
     def over(self) -> bool:
-        """Past the share, or the next batch (as long as the average so far) would overrun it."""
+        """Past the share, or the next draw (as long as the average so far) would overrun it."""
         t = self.tally
         per_batch = t.seconds / max(1, t.runs) * BATCH.get(self.backend, 40)
         return time.monotonic() + (per_batch if t.runs else 0.0) > self.share_end
 
-    def run(self, batch: Batch, shrinking: bool) -> list[RunResult]:
+    def start(self, batch: Batch) -> list[Any]:
         assert self.runner is not None
-        jobs = [Job(f"{SCENARIO}#{self.tally.runs + i}", w) for i, w in enumerate(batch)]
-        t = time.monotonic()
-        results = list(self.runner.run(jobs, batch=IN_FLIGHT.get(self.backend, 20)))
-        each = (time.monotonic() - t) / max(1, len(results))
+        return self.runner.start([Job(f"{SCENARIO}#{self.tally.runs + i}", w) for i, w in enumerate(batch)])
+
+    def collect(self, started: list[Any], shrinking: bool) -> list[RunResult]:
+        """Finish a started draw; each run's seconds are its share of the wall time since the
+        last draw was collected (draws overlap)."""
+        assert self.runner is not None
+        results = self.runner.finish(started)
+        now = time.monotonic()
+        each, self.last_collect = (now - self.last_collect) / max(1, len(results)), now
         for result in results:
             self.tally.add(result, each, shrinking)
             if self.owner.on_run is not None:
                 self.owner.on_run(self.tally, result)
         return results
 
+    def run(self, batch: Batch, shrinking: bool) -> list[RunResult]:
+        self.last_collect = time.monotonic()
+        return self.collect(self.start(batch), shrinking)
+
     def judge(self, batch: Batch, shrinking: bool) -> Signature | None:
         if shrinking and time.monotonic() > self.share_end:
             return None  # the budget is spent: the smallest failing batch so far stands
-        results = self.run(batch, shrinking)
+        if shrinking or self.replaying:
+            return self.answer(batch, self.run(batch, shrinking), shrinking)
+        self.pending.append((batch, self.start(batch)))
+        if len(self.pending) < DEPTH:
+            return None  # answered with a later draw
+        earliest, started = self.pending.popleft()
+        if self.answer(earliest, self.collect(started, False), False) is None:
+            return None
+        self.drain()
+        self.replaying = True
+        raise Rewind(dict(self.answers))
+
+    def drain(self) -> None:
+        """Judge every draw in flight."""
+        while self.pending:
+            batch, started = self.pending.popleft()
+            self.answer(batch, self.collect(started, False), False)
+
+    def answer(self, batch: Batch, results: list[RunResult], shrinking: bool) -> Signature | None:
+        """The checks the draw's violations broke (None when it passed); reports a first
+        failure (and an unknown run) at once."""
         bad = [r for r in results if r.verdict.verdict != VerdictKind.PASS]
         for r in bad:
             if r.verdict.verdict == VerdictKind.UNKNOWN and not shrinking:
                 self.report(r, Origin(SCENARIO, self.owner.seed, self.seed), "unknown")
         violations = [r for r in bad if r.verdict.verdict == VerdictKind.VIOLATION]
-        if not violations:
-            return None
-        self.failing[batch_key(batch)] = violations
-        if not shrinking:
+        sig = frozenset(v.check for r in violations for v in r.verdict.violations) or None
+        self.answers[batch_key(batch)] = sig
+        if violations:
+            self.failing[batch_key(batch)] = violations
+        if violations and not shrinking:
             for r in violations:
                 self.report(r, Origin(SCENARIO, self.owner.seed, self.seed), "first")
-        return frozenset(v.check for r in violations for v in r.verdict.violations)
+        return sig
 
     def found(self, found: Found[Batch]) -> None:
-        """Replay each minimal canvas for its rate and report it."""
+        """Replay each minimal canvas for its rate and report it; drawing resumes, judged late."""
+        self.replaying, self.answers = False, {}
         for result in self.failing[batch_key(found.minimal)]:
             k = n = 0
             while n < self.owner.reproduce and time.monotonic() < self.share_end:

@@ -42,6 +42,7 @@ def awaited(canvas: Canvas, path: str = "$") -> set[str]:
     found = {path}
     grouped = as_group(path, canvas)
     if grouped is not None:
+        found.add(grouped[0])  # a chain that folds to its group awaits that group
         for p, m in children(grouped[1], grouped[0]):
             found |= awaited(m, p)
     elif isinstance(canvas, Chain):

@@ -265,17 +265,26 @@ def _told_errback(v: Violation, pairs: list[tuple[str, str]]) -> bool:
 
 
 def _chord_body_chord_error_lost(v: Violation, p: Prediction, h: History) -> bool:
-    """Redis: a chord whose body is a chord failed in its header, and the client awaits a
-    GroupResult holding it, or held in its body (a group body of the body chord): the ChordError
-    is stored under the body chord's own id, so those group members are never marked and the
-    GroupResult never resolves. Nothing else went missing."""
+    """Redis: a chord whose body is a chord failed in its header. The ChordError is stored under
+    the body chord's own id, so what the client awaits below it never resolves: a GroupResult
+    holding it or held in its body (a group body of the body chord), or, when the failed chord is
+    itself another chord's body, the innermost body, whose parents lead to the outer header
+    (which succeeded), not to the failure. Nothing else went missing."""
     if h.backend != "redis" or v.check != "liveness" or check_executions(p, h):
         return False
     canvas = canvas_of(h)
     nodes = dict(walk(canvas))
-    groups = [g for g in awaited(canvas) if isinstance(nodes.get(g), Group)]
-    return any(isinstance(nodes.get(body), Chord)
-               and any(inside(body, g) or inside(g, body) for g in groups) for body in p.chord_errors)
+    waited = awaited(canvas)
+    groups = [g for g in waited if isinstance(nodes.get(g), Group)]
+    for body in p.chord_errors:
+        if not isinstance(nodes.get(body), Chord):
+            continue
+        if any(inside(body, g) or inside(g, body) for g in groups):
+            return True
+        failed = body.removesuffix(".chord.body")
+        if node_role(failed) == "body" and any(inside(w, body) for w in waited):
+            return True
+    return False
 
 
 def _header_chord_body_chord_stalls(v: Violation, p: Prediction, h: History) -> bool:
@@ -529,8 +538,9 @@ REGISTER: tuple[KnownIssue, ...] = (
     KnownIssue(
         id="redis-chord-body-chord-error",
         title="Redis backend: when a chord whose body is itself a chord fails in its header, "
-              "a group awaiting it never resolves (a top-level get() still raises, through the "
-              "header); the database backend resolves it",
+              "a group awaiting it never resolves, nor does the innermost body when the chord is "
+              "another chord's body (a top-level get() still raises, through the header); the "
+              "database backend resolves it",
         link="no Celery issue found (searched the tracker for chord body chord error)",
         minimal_canvas={"group": [{"chord": {
             "header": [{"task": "fail"}],

@@ -3,8 +3,9 @@
 A marker for a task that ran becomes the task id its start and end events carry, so an
 errback called with no id, or with another task's, differs from the prediction. A marker the
 ledger cannot resolve (the id of a task that never runs, an exception the model does not
-predict) matches any non-empty string, so its check still holds everything around it: the
-number and order of the arguments and every other value.
+predict) matches any non-empty string, and one naming a set of exception classes any of them,
+so its check still holds everything around it: the number and order of the arguments and
+every other value.
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ def expect(dumped: str, ids: Mapping[str, str]) -> Expected:
         literal = dumped[pos:m.start()]
         node = m.group("node")
         task_id = ids.get(node) if node and not m.group("never") else None
+        classes = m.group("classes")
         shown += [literal, task_id or m.group()]
-        regex += [re.escape(literal), re.escape(task_id) if task_id else _ANY]
+        any_of = f"(?:{'|'.join(map(re.escape, classes.split()))})" if classes else _ANY
+        regex += [re.escape(literal), re.escape(task_id) if task_id else any_of]
         resolved_all = resolved_all and task_id is not None
         pos = m.end()
     shown.append(dumped[pos:])

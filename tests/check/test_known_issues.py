@@ -269,6 +269,15 @@ def test_redis_chord_body_chord_error_is_a_hang_of_a_group_awaiting_it() -> None
     group_below = {"chord": {"header": [{"task": "fail"}], "body": {"chord": {"header": [], "body": {
         "group": [{"task": "tag", "args": ["b"]}]}}}}}
     assert _known(*ran(group_below)) == ["redis-chord-body-chord-error"]
+    # found by fuzz: the awaited group reached through a one-step chain that folds to it
+    folded = {"chain": [{"group": [{"task": "tag", "args": ["a"]}, *minimal["group"]]}]}
+    assert _known(*ran(folded)) == ["redis-chord-body-chord-error"]
+    # found by fuzz (3 of 3 runs hang): the failing chord as another chord's body
+    in_body = {"chord": {"header": [{"task": "tag", "args": ["a"]}], "body": minimal["group"][0]}}
+    assert _known(*ran(in_body)) == ["redis-chord-body-chord-error"]
+    # ...but not the same chord as a header member (redis-header-chord-error's) with a sibling missing
+    in_header = {"chord": {"header": [minimal["group"][0], {"task": "tag"}], "body": {"task": "tag"}}}
+    assert "executions" in _violated(*ran(in_header, skip=("$.chord.header[1]",)))
     assert _violated(*ran(minimal, backend="database")) == ["liveness"]
     beside = {"group": [*minimal["group"], {"chord": {"header": [{"task": "tag", "args": ["h"]}],
                                                       "body": {"task": "tag", "args": ["z"]}}}]}

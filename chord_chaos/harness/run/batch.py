@@ -75,6 +75,19 @@ class BatchRunner:
             previous = pending
         yield from self._close(previous)
 
+    def start(self, jobs: Sequence[Job]) -> list[_Pending]:
+        """Submit ``jobs`` and return at once; ``finish`` them later (fuzz keeps the cluster busy
+        with one draw while it checks the one before)."""
+        raise_if_interrupted()
+        return [self._submit(job) for job in jobs]
+
+    def finish(self, pending: list[_Pending]) -> list[RunResult]:
+        """Wait for started jobs, each bounded from its submission (the caller keeps few enough
+        in flight that none waits long in the queue), settle, check."""
+        for p in pending:
+            self._wait(p, p.submitted)
+        return self._close(pending)
+
     def _close(self, pending: list[_Pending]) -> list[RunResult]:
         if not pending:
             return []
