@@ -106,9 +106,12 @@ class _Round(Generic[C]):
     shrink_deadline: float = 0.0
     last_failing: str = ""  # the key of the smallest failing case so far
 
-    def __call__(self, case: C) -> None:
+    def stop_if_spent(self) -> None:
         if self.found is not None and time.monotonic() >= self.shrink_deadline:
             raise _ShrinkSpent(self.last_failing)
+
+    def __call__(self, case: C) -> None:
+        self.stop_if_spent()
         key = self.key(case)
         if key not in self.cache:
             try:
@@ -136,12 +139,17 @@ class _Round(Generic[C]):
 
 def _drawer(strategy: st.SearchStrategy[C], round_seed: int, phases: list[Phase],
             database: Path | None, state: _Round[C]) -> Callable[[], None]:
+    @st.composite
+    def guarded(draw: st.DrawFn) -> C:
+        state.stop_if_spent()  # also before drawing: most shrink candidates never reach the test
+        return draw(strategy)
+
     @settings(max_examples=MAX_EXAMPLES, phases=phases, deadline=None, report_multiple_bugs=False,
               database=DirectoryBasedExampleDatabase(str(database)) if database else None,
               suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
               derandomize=False, print_blob=True)
     @seed(round_seed)
-    @given(strategy)
+    @given(guarded())
     def draw(case: C) -> None:
         state(case)
 

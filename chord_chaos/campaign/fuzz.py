@@ -133,10 +133,11 @@ class _Backend:
             self.drain()  # the last draw: its failures are reported, unshrunk (the budget is spent)
 
     def over(self) -> bool:
-        """Past the share, or the next draw (as long as the average so far) would overrun it."""
+        """Past the share, or the draws still in flight and the next one (each as long as the
+        average so far) would overrun it."""
         t = self.tally
         per_batch = t.seconds / max(1, t.runs) * BATCH.get(self.backend, 40)
-        return time.monotonic() + (per_batch if t.runs else 0.0) > self.share_end
+        return time.monotonic() + (per_batch * DEPTH if t.runs else 0.0) > self.share_end
 
     def start(self, batch: Batch) -> list[Any]:
         assert self.runner is not None

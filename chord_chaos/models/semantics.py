@@ -40,7 +40,7 @@ from chord_chaos.models.canvas import (
     task_ids,
     walk,
 )
-from chord_chaos.models.markers import UNMODELLED_EXCEPTION, task_id, unknown_task_id
+from chord_chaos.models.markers import one_of, task_id, unknown_task_id
 from chord_chaos.models.ops import NEW_STYLE_ERRBACKS, OPS, arity_error
 
 CHORD_ERROR = "ChordError"
@@ -122,7 +122,7 @@ class _Errback:
     path: str
     task: Canvas  # a Task: check_workload rejects any other errback
     immutable: bool = False
-    unchecked: bool = False  # the exception it receives is not modelled
+    classes: frozenset[str] | None = None  # on ChordError of a group body: what it may get
     source: str | None = None  # on ChordError of a group body: the member whose id it gets
 
 
@@ -185,6 +185,13 @@ def collapses(path: str, c: Canvas) -> bool:
     return len(members) == 1 and result_is_group(*members[0])
 
 
+@dataclass(frozen=True)
+class _Header(Group):
+    """The leading group of a nested group-led chain: ``chain.__new__`` already folded that
+    chain with ``group.__or__`` into a chord over it, so ``prepare_steps`` never unrolls it
+    (``chain(chain(group(group(a)), group(b, c)), x)`` runs ``a`` as a one-member header)."""
+
+
 def _is_empty_group(c: Canvas) -> bool:
     return isinstance(c, Group) and not c.items
 
@@ -217,6 +224,8 @@ def _construct(path: str, c: Canvas, steps: list[tuple[str, Canvas]]) -> None:
         if len(nested) == 1 and isinstance(nested[0][1], Group):
             _construct(*nested[0], steps)  # a one-step chain is its step: merged, unrolled again
         else:
+            if len(nested) > 1 and _led_by_group(path, c) and isinstance(nested[0][1], Group):
+                nested[0] = (nested[0][0], _Header(nested[0][1].items))
             steps.extend(nested)
         return
     steps.append((path, c))
@@ -242,7 +251,7 @@ def prepared_steps(path: str, chain: Chain) -> list[tuple[str, Canvas | _ChordSt
     """The steps a chain runs: built, prepared and with groups upgraded to chords. A chain led
     by a group is composed by the ``|`` operators instead (``_compose_group_led``)."""
     items = _non_empty(chain)
-    if len(items) == 1 and isinstance(items[0][1], Chain) and _composed_apart(
+    if len(items) == 1 and isinstance(items[0][1], Chain) and _runs_apart(
             f"{path}.chain{items[0][0]}", items[0][1]):  # chain([X]) runs X
         return prepared_steps(f"{path}.chain{items[0][0]}", items[0][1])
     if _led_by_group(path, chain) and len(items) > 1:
@@ -265,6 +274,15 @@ def _composed_apart(path: str, chain: Chain) -> bool:
         if isinstance(after, Chain | Group) and result_is_group(f"{path}.chain{i}", before):
             return True
     return False
+
+
+def _runs_apart(path: str, chain: Chain) -> bool:
+    """``_composed_apart``, or a chain of one chain that is (``chain([X])`` is X, at any depth:
+    ``chain(chain(chain(group(a, b), group(c))))`` keeps ``group(c)`` as the chord body)."""
+    items = _non_empty(chain)
+    if len(items) == 1 and isinstance(items[0][1], Chain):
+        return _runs_apart(f"{path}.chain{items[0][0]}", items[0][1])
+    return _composed_apart(path, chain)
 
 
 def _non_empty(chain: Chain) -> list[tuple[str, Canvas]]:
@@ -462,8 +480,8 @@ def _prepare(steps: Sequence[_Step], group_led: bool) -> list[_Step]:
         return list(steps)
     out: list[_Step] = []
     for i, (p, step) in enumerate(steps):
-        chorded = i + 1 < len(steps) and (
-            not isinstance(steps[i + 1][1], Group) or (i == 0 and group_led))
+        chorded = isinstance(step, _Header) or (i + 1 < len(steps) and (
+            not isinstance(steps[i + 1][1], Group) or (i == 0 and group_led)))
         if isinstance(step, Group) and not chorded:
             p, step = _unroll(p, step)
         out.append((p, step))
@@ -534,11 +552,36 @@ class _Evaluator:
 
     def _errbacks(self, after: frozenset[str], errbacks: tuple[_Errback, ...], exc: str,
                   failed_id: str) -> None:
-        """Run each errback for one failure; ``failed_id`` marks the failed task's id."""
+        """Run each errback for one failure; ``failed_id`` marks the failed task's id. A task
+        holds each errback signature once (``Signature.append_to_list_option``; the copy that
+        ``_chord.link_error`` links to a header, ``clone(immutable=True)``, differs from the
+        original only in that option), so one that reaches it twice runs once."""
+        seen: set[tuple[str, bool, str | None]] = set()
         for eb in errbacks:
+            if (eb.path, eb.immutable, eb.source) in seen:
+                continue
+            seen.add((eb.path, eb.immutable, eb.source))
             assert isinstance(eb.task, Task)
             self._record(eb.path, _errback_call(eb, exc, failed_id))
             self._edges(after, frozenset({eb.path}))
+
+    def _chord_link(self, path: str, link: Canvas, body_path: str, body: Canvas | _ChordStep
+                    | _Steps, body_res: _Res) -> None:
+        """``chord.link``: run the callback where ``_link_target`` puts it, once that succeeds."""
+        assert not isinstance(body, _ChordStep | _Steps)
+        target = _link_target(body_path, body)
+        assert target is not None  # check_workload refused the rest
+        node, immutable = target
+        if not immutable:
+            if isinstance(body_res.outcome, Ok):
+                self._edges(body_res.ends, self.run(path, link, (body_res.outcome.value,),
+                                                    {}).starts)
+            return
+        ran = self.calls.get(node, [])
+        if ran and ran[-1].result is not None and "ok" in ran[-1].result:
+            assert isinstance(link, Task)
+            self._edges(frozenset({node}), self.run(path, replace(link, immutable=True), (),
+                                                    {}).starts)
 
     # -- composites
     def _chain(
@@ -632,7 +675,8 @@ class _Evaluator:
                 *(r.ends for r in results if isinstance(r.outcome, Err))
             )
             self.chord_errors.append(body_path)
-            self._errbacks(failed_ends, _body_errbacks(body_path, body_canvas, chord_eb),
+            classes = _group_body_classes(header, results)
+            self._errbacks(failed_ends, _body_errbacks(body_path, body_canvas, chord_eb, classes),
                            CHORD_ERROR, unknown_task_id(body_path))
             # get() follows parents and re-raises a failed header task's exception (the
             # ``follow_parents`` docs), or raises the body's stored ChordError (the canvas
@@ -644,9 +688,8 @@ class _Evaluator:
             return _Res(Err(raised, frozenset({CHORD_ERROR})), starts, header_ends)
         body_res = self.run(body_path, body_canvas, (outcome.value,), {}, chord_eb)
         self._edges(header_ends, body_res.starts)
-        if spec is not None and spec.link is not None and isinstance(body_res.outcome, Ok):
-            link = self.run(f"{path}.link", spec.link, (body_res.outcome.value,), {})
-            self._edges(body_res.ends, link.starts)
+        if spec is not None and spec.link is not None:
+            self._chord_link(f"{path}.link", spec.link, body_path, body_canvas, body_res)
         return _Res(body_res.outcome, starts or body_res.starts, body_res.ends)
 
 
@@ -683,12 +726,14 @@ def _attach_to_group_bodies(
         j = i + 1
         while j < len(steps) and isinstance(steps[j][1], Task):
             j += 1
-        if isinstance(step, Chord) and isinstance(step.body, Group) and step.body.items and j > i + 1:
-            body_path = f"{path}.chord.body"
+        grouped = as_group(f"{path}.chord.body", step.body) if isinstance(step, Chord) else None
+        if grouped is not None and grouped[1].items and j > i + 1:
+            assert isinstance(step, Chord)
+            body_path, body = grouped
             header = [(f"{path}.chord.header[{k}]", h) for k, h in enumerate(step.header)]
             tail = steps[i + 1] if j == i + 2 else (steps[i + 1][0], _Steps(steps[i + 1:j]))
-            out.append((path, _ChordStep(header, (body_path, _ChordStep(
-                list(children(step.body, body_path)), tail)))))
+            out.append((path, _ChordStep(header, (f"{path}.chord.body", _ChordStep(
+                list(children(body, body_path)), tail)))))
             i = j
             continue
         out.append((path, step))
@@ -712,19 +757,39 @@ def _upgrade_groups(
 
 
 def _body_errbacks(
-    body_path: str, body: Canvas | _ChordStep | _Steps, linked: tuple[_Errback, ...]
+    body_path: str, body: Canvas | _ChordStep | _Steps, linked: tuple[_Errback, ...],
+    classes: frozenset[str],
 ) -> tuple[_Errback, ...]:
     """Errbacks ``chord_error_from_stack`` calls with ChordError: those on the body task."""
     if not isinstance(body, _ChordStep | _Steps) and as_group(body_path, body) is not None:
         # _handle_group_chord_error: each member's _result_errbacks, with the original
-        # exception; a chain that is only a group is that group
-        return tuple(replace(e, unchecked=True) for e in _result_errbacks(body_path, body, linked))
+        # exception (``_group_body_classes``); a chain that is only a group is that group
+        return tuple(replace(e, classes=classes)
+                     for e in _result_errbacks(body_path, body, linked))
     if isinstance(body, Chain | _Steps):  # a chain body keeps linked errbacks in its own options
         return linked
     if not isinstance(body, Task):
         return ()
     own = (_Errback(f"{body_path}.link_error", body.link_error),) if body.link_error else ()
     return own + linked
+
+
+def _group_body_classes(header: list[tuple[str, Canvas]], results: list[_Res]) -> frozenset[str]:
+    """The exception ``_handle_group_chord_error`` passes a group body's errbacks: the
+    ChordError's ``__cause__``, or the ChordError itself. Redis (``on_chord_part_return``):
+    with a GroupResult in the header, ``join(propagate=True)`` raises the member's exception,
+    wrapped in a ChordError without a cause ("Join error"); otherwise ``_unpack_chord_result``
+    raises one caused by the first failed member's stored exception, in header order. Database
+    (``unlock_chord``): the cause is what ``join()`` raises for the first failed member. The
+    model has no backend: any of these."""
+    first = next(r.outcome for r in results if isinstance(r.outcome, Err))
+    members: list[tuple[str, Canvas]] = []
+    for p, c in header:
+        grouped = as_group(p, c)
+        members.extend(_unrolled_members(*grouped) if grouped else [(p, c)])
+    redis = (frozenset({CHORD_ERROR}) if any(result_is_group(p, c) for p, c in members)
+             else first.stored)
+    return redis | first.raised
 
 
 def _result_errbacks(
@@ -744,6 +809,24 @@ def _result_errbacks(
         mine = (_Errback(f"{path}.link_error", c.link_error),) if c.link_error else ()
         return _result_errbacks(f"{path}.chord.body", c.body, mine + linked)
     return [replace(e, source=path) for e in linked]
+
+
+def _link_target(path: str, body: Canvas) -> tuple[str, bool] | None:
+    """Where ``chord.link`` puts a callback, and whether it is made immutable: ``_chord.link``
+    links it to the body, a chord body passes it on to its own body, ``group.link`` to its
+    first member only, as an immutable clone (so it runs once that member succeeds, whatever
+    the others do); a task or a chain keeps it (``_chain.run``: on its last task). None for
+    what the model does not follow (a group whose first member is not a task, a chain whose
+    result is a group)."""
+    if isinstance(body, Chord):
+        return _link_target(f"{path}.chord.body", body.body)
+    grouped = as_group(path, body)
+    if grouped is not None:
+        first = next(children(grouped[1], grouped[0]), None)
+        return (first[0], True) if first is not None and isinstance(first[1], Task) else None
+    if isinstance(body, Chain) and result_is_group(path, body):
+        return None
+    return path, False
 
 
 def _only(names: frozenset[str]) -> str:
@@ -769,8 +852,8 @@ def _errback_call(eb: _Errback, exc: str, failed_id: str) -> Call:
     assert isinstance(t, Task)
     failed_id = unknown_task_id(eb.source) if eb.source else failed_id
     if t.op in NEW_STYLE_ERRBACKS:
-        if eb.unchecked:
-            return Call([failed_id, UNMODELLED_EXCEPTION], {}, None)
+        if eb.classes is not None:
+            exc = _only(eb.classes) if len(eb.classes) == 1 else one_of(eb.classes)
         return Call([failed_id, exc], {}, {"ok": exc})
     args = _roundtrip(list(t.args) if t.immutable else [failed_id, *t.args])
     return _execute(t.op, args, _roundtrip(dict(t.kwargs)))[1]
@@ -786,7 +869,7 @@ def _check_led_by_group(path: str, c: Chain) -> None:
         _compose_group_led(path, c)
     items = _non_empty(c)
     for i, item in items if len(items) > 1 else ():
-        if isinstance(item, Chain) and _composed_apart(f"{path}.chain{i}", item):
+        if isinstance(item, Chain) and _runs_apart(f"{path}.chain{i}", item):
             raise CanvasError(f"{path}.chain{i}", "a chain led by a group that the | operators "
                               "compose apart (a one-member group or a group after a group body), "
                               "nested in a longer chain, is merged by _merge_chain_step; not "
@@ -816,6 +899,7 @@ def _check(c: Canvas, path: str, n_in: int, kw_in: frozenset[str], w: Workload) 
         if not chain_steps(path, c):
             raise CanvasError(path, "chain without tasks", "give the chain at least one task")
         _check_led_by_group(path, c)
+        _check_attached_callbacks(chain_steps(path, c))
     elif isinstance(c, Group):
         for i, item in enumerate(c.items):
             _check(item, f"{path}.group[{i}]", n_in, kw_in, w)
@@ -823,19 +907,35 @@ def _check(c: Canvas, path: str, n_in: int, kw_in: frozenset[str], w: Workload) 
         for i, item in enumerate(c.header):
             _check(item, f"{path}.chord.header[{i}]", n_in, kw_in, w)
         _check(c.body, f"{path}.chord.body", 1, frozenset(), w)
-        if (c.link or c.link_error) and not isinstance(c.body, Task):
-            raise CanvasError(
-                path, "link/link_error on a chord whose body is not a single task is not modelled",
-                "put the callback on the body's last task instead",
-            )
-        if c.link_error and w.allow_error_cb_on_chord_header:
-            for p, h in _descendants(c.header, f"{path}.chord.header"):
-                if isinstance(h, Chord):
-                    raise CanvasError(
-                        p, "a chord errback reaching a nested chord's header is not modelled",
-                        "drop task_allow_error_cb_on_chord_header or the nested chord",
-                    )
+        if c.link is not None and not isinstance(c.body, Task):
+            _check_chord_link(path, c)
         _check_callbacks(c, path, w)
+
+
+def _check_attached_callbacks(steps: Sequence[tuple[str, Canvas]]) -> None:
+    """A chord with a link or link_error whose body is a group, followed by a task in a chain:
+    ``chord.__or__`` makes the body ``chord(group, task)``, and the callbacks stay on the group's
+    members, as header tasks of that chord; not modelled."""
+    for (p, step), _ in itertools.pairwise(steps):
+        if (isinstance(step, Chord) and (step.link or step.link_error)
+                and result_is_group(p, step)):
+            raise CanvasError(p, "a link or link_error on a chord whose body is a group, with a "
+                              "step after it in a chain (the step is attached to the group "
+                              "body), is not modelled", "put the callbacks on the body's tasks")
+
+
+def _check_chord_link(path: str, c: Chord) -> None:
+    """``chord.link`` on a body that is not a task: modelled where ``_link_target`` says where
+    Celery puts it, and for a group body only a task, which it runs immutable."""
+    target = _link_target(f"{path}.chord.body", c.body)
+    if target is None:
+        raise CanvasError(path, "link on a chord whose body's result is a group, but for a group "
+                          "whose first member is a task, is not modelled",
+                          "put the callback on the body's last task instead")
+    if target[1] and not isinstance(c.link, Task):
+        raise CanvasError(f"{path}.link", "a link on a chord with a group body must be a task "
+                          "(group.link runs it immutable on the first member)",
+                          "make the link a single task")
 
 
 def _check_callbacks(c: Task | Chord, path: str, w: Workload) -> None:
@@ -854,13 +954,6 @@ def _check_callbacks(c: Task | Chord, path: str, w: Workload) -> None:
                               'write "link_error": {"task": "log_error"}')
         return
     _check(eb, p, 1, frozenset(), w)
-
-
-def _descendants(items: tuple[Canvas, ...], path: str) -> list[tuple[str, Canvas]]:
-    out: list[tuple[str, Canvas]] = []
-    for i, item in enumerate(items):
-        out.extend(walk(item, f"{path}[{i}]"))
-    return out
 
 
 # ---------------------------------------------------------------- entry point

@@ -45,8 +45,8 @@ FEATURES: tuple[str, ...] = (
     "fail",             # tasks that raise (fail)
     "retry",            # tasks that retry once or twice before returning (retry)
     "slow",             # sleeps of SLOW_SLEEPS seconds, longer than the compressed timeouts
-    "link",             # callbacks (a tag linked to a task)
-    "errback",          # errbacks (log_error on a task, or on a chord with a task body)
+    "link",             # callbacks (a tag linked to a task or a chord)
+    "errback",          # errbacks (log_error, or an old-style tag, on a task or a chord)
 )
 
 STRUCTURE = ("chain", "group", "chord")
@@ -98,9 +98,11 @@ class Swarm:
 
 @st.composite
 def swarms(draw: st.DrawFn) -> Swarm:
-    """Each feature on or off, with at least one of chain, group and chord on."""
+    """Each feature on or off, with at least one of chain, group and chord on (one drawn when
+    none is: a rejected draw would throw away a whole batch of workloads)."""
     on = frozenset(f for f in FEATURES if draw(st.booleans()))
-    assume(any(f in on for f in STRUCTURE))
+    if not any(f in on for f in STRUCTURE):
+        on |= {draw(st.sampled_from(sorted(STRUCTURE)))}
     return Swarm(on)
 
 
@@ -193,23 +195,27 @@ def _node(draw: st.DrawFn, drawing: _Drawing, budget: int, role: str, depth: int
 
 
 @st.composite
-def swarm_workload(draw: st.DrawFn, swarm: Swarm, max_leaves: int = MAX_LEAVES) -> Workload:
-    """A workload of at most ``max_leaves`` leaves that uses only what ``swarm`` allows."""
+def swarm_workload(draw: st.DrawFn, swarm: Swarm, max_leaves: int = MAX_LEAVES,
+                   only_modelled: bool = True) -> Workload:
+    """A workload of at most ``max_leaves`` leaves that uses only what ``swarm`` allows (and, with
+    ``only_modelled=False``, perhaps a shape the model refuses, for the caller to drop)."""
     canvas, _ = draw(_node(_Drawing(swarm), max_leaves, "other", 0, False))
-    canvas = draw(_with_callbacks(canvas, swarm.allows("link"), swarm.allows("errback")))
+    canvas = draw(_with_callbacks(canvas, swarm.allows("link"), swarm.allows("errback"),
+                                  swarm.allows("immutable")))
     args = ("a0",) if draw(st.booleans()) and swarm.allows("partial-args") else ()
     workload = Workload(label(canvas), args)
-    assume(modelled(workload))
+    assume(not only_modelled or modelled(workload))
     return workload
 
 
 @st.composite
-def swarm_cases(draw: st.DrawFn, max_leaves: int = MAX_LEAVES) -> tuple[Swarm, Workload]:
+def swarm_cases(draw: st.DrawFn, max_leaves: int = MAX_LEAVES,
+                only_modelled: bool = True) -> tuple[Swarm, Workload]:
     """A swarm, then a workload drawn with only its features."""
     swarm = draw(swarms())
-    return swarm, draw(swarm_workload(swarm, max_leaves))
+    return swarm, draw(swarm_workload(swarm, max_leaves, only_modelled))
 
 
-def swarm_workloads(max_leaves: int = MAX_LEAVES) -> st.SearchStrategy[Workload]:
+def swarm_workloads(max_leaves: int = MAX_LEAVES, only_modelled: bool = True) -> st.SearchStrategy[Workload]:
     """The workloads of ``swarm_cases``, without their swarm."""
-    return swarm_cases(max_leaves).map(lambda case: case[1])
+    return swarm_cases(max_leaves, only_modelled).map(lambda case: case[1])

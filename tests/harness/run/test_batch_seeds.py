@@ -82,6 +82,49 @@ EXPLORED: dict[str, dict[str, object]] = {
         {"group": [{"task": "tag", "args": ["c"], "link_error": _EB}, {"task": "tag", "args": ["d"]}]},
         {"group": [{"task": "tag", "args": ["e"]}, {"task": "tag", "args": ["f"]}]},
         {"task": "tag", "args": ["z"], "link_error": _EB}]},
+    # found by fuzz: a nested group-led chain is a chord when the outer chain merges it, so
+    # its leading one-member group stays a one-member header (its value a list of one)
+    "nested-group-led-chain-keeps-a-one-member-header": {"chain": [
+        {"chain": [{"group": [{"group": [{"task": "sleep", "args": [0.02, "a"], "immutable": True,
+                                          "link": {"task": "tag", "args": ["l"]}}]}]},
+                   {"chain": [{"group": [{"task": "fail", "args": ["b"]},
+                                         {"task": "tag", "args": ["c"]}]},
+                              {"chain": [{"task": "tag", "args": ["d"], "immutable": True}]}]}]},
+        {"chain": [{"task": "tag", "args": ["e"], "immutable": True}]}]},
+    # callbacks on chords whose body is not a task (_chord.link / link_error -> group.link:
+    # the first member, immutable; group.link_error: each member; a chain keeps them)
+    "chord-link-and-old-style-errback-on-a-group-body": {
+        "chord": {"header": [{"task": "tag", "args": ["a"]}, {"task": "tag", "args": ["b"]}],
+                  "body": {"group": [{"task": "tag", "args": ["c"]}, {"task": "fail", "args": ["d"]}]}},
+        "link": {"task": "tag", "args": ["L"]}, "link_error": {"task": "tag", "args": ["E"]}},
+    "chord-link-and-errback-on-a-chain-body-in-a-chain": {"chain": [
+        {"task": "tag", "args": ["p"]},
+        {"chord": {"header": [{"task": "tag", "args": ["a"]}, {"task": "fail", "args": ["b"]}],
+                   "body": {"chain": [{"task": "tag", "args": ["c"]}, {"task": "tag", "args": ["d"]}]}},
+         "link": {"task": "tag", "args": ["L"]}, "link_error": {"task": "tag", "args": ["E"]}},
+        {"task": "tag", "args": ["q"]}]},
+    # task_allow_error_cb_on_chord_header reaching a nested header chord: its header tasks hold
+    # the errback once, its body twice (the immutable-option copy and the original)
+    "chord-errback-flag-reaches-a-nested-header-chord": {
+        "canvas": {"chord": {"header": [
+            {"chord": {"header": [{"task": "tag", "args": ["x"]}, {"task": "tag", "args": ["y"]}],
+                       "body": {"task": "fail", "args": ["z"]}}},
+            {"task": "tag", "args": ["w"]}], "body": {"task": "tag", "args": ["b"]}},
+            "link_error": {"task": "tag", "args": ["E"]}},
+        "config": {"task_allow_error_cb_on_chord_header": True}},
+    # a group body's errbacks on ChordError: Redis gives ChordError with a GroupResult in the
+    # header, the database backend the failed member's exception
+    "group-body-errback-class-with-a-group-result-header": {"chord": {"header": [
+        {"chain": [{"task": "tag", "args": ["a"]},
+                   {"group": [{"task": "fail", "args": ["b"]}, {"task": "tag", "args": ["c"]}]}]},
+        {"task": "tag", "args": ["d"]}],
+        "body": {"group": [{"task": "tag", "args": ["e"], "link_error": _EB},
+                           {"task": "tag", "args": ["f"]}]}}, "link_error": _EB},
+    "a-chain-of-a-group-body-takes-the-next-step-into-a-chord": {"chain": [
+        {"chord": {"header": [{"task": "fail", "args": ["a"]}],
+                   "body": {"chain": [{"group": [{"task": "tag", "args": ["b"], "link_error": _EB},
+                                                 {"task": "tag", "args": ["c"]}]}]}}},
+        {"task": "tag", "args": ["d"]}]},
     "group-led-task-body-then-a-chain": {"chain": [
         {"group": [{"task": "tag", "args": ["a"]}, {"task": "fail", "args": ["b"]}]},
         {"task": "tag", "args": ["t"], "link_error": _EB},
