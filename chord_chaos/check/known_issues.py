@@ -302,15 +302,19 @@ def _chord_body_chord_error_lost(v: Violation, p: Prediction, h: History) -> boo
 
 
 def _header_chord_body_chord_stalls(v: Violation, p: Prediction, h: History) -> bool:
-    """Database: a chord inside another chord (its header or its body), whose body is itself a
-    chord, failed in its own header; what awaits it (the outer chord_unlock, or get() on the
-    innermost body, whose parents no longer lead to the failure) waits on the body chord's
-    body, which is never marked. Nothing else went missing."""
+    """Database: a chord whose body is itself a chord failed in its own header; the ChordError
+    is stored under the body chord's own id, and what awaits that body's body waits for ever:
+    the outer chord_unlock, or get() on the innermost body (whose parents no longer lead to the
+    failure), when the chord sits in another chord's header or body; get() on a GroupResult in
+    the body chord's body, wherever the chord is (found by fuzz). Nothing else went missing."""
     if h.backend != "database" or v.check != "liveness" or check_executions(p, h):
         return False
-    nodes = dict(walk(canvas_of(h)))
+    canvas = canvas_of(h)
+    nodes = dict(walk(canvas))
+    groups = [g for g in awaited(canvas) if isinstance(nodes.get(g), Group)]
     return any(isinstance(nodes.get(body), Chord)
-               and node_role(body.removesuffix(".chord.body")) in ("header", "body")
+               and (node_role(body.removesuffix(".chord.body")) in ("header", "body")
+                    or any(inside(g, body) for g in groups))
                for body in p.chord_errors)
 
 
@@ -563,11 +567,12 @@ REGISTER: tuple[KnownIssue, ...] = (
     ),
     KnownIssue(
         id="database-header-chord-body-chord",
-        title="Database backend: when a chord inside another chord (in its header or its body) "
-              "has a chord as its body and fails in its own header, the result never resolves: the "
-              "ChordError is stored under the body chord's own id, while the outer chord_unlock, or "
-              "get() on the innermost body, waits on that body's body, which stays PENDING (found "
-              "by swarm-drawn canvases)",
+        title="Database backend: when a chord whose body is a chord fails in its own header, the "
+              "ChordError is stored under the body chord's own id, and what waits on that body's "
+              "body (which stays PENDING) never resolves: the outer chord_unlock or get() on the "
+              "innermost body when the chord is inside another chord (its header or its body; found "
+              "by swarm-drawn canvases), and get() on a GroupResult in that body anywhere (found "
+              "by fuzz)",
         link="no Celery issue for this shape found; related: https://github.com/celery/celery/issues/"
              "9674 and its fix https://github.com/celery/celery/pull/10323 (a failure now descends "
              "into a chained chord step's body, but not into a chord body that is a chord)",

@@ -302,6 +302,10 @@ def test_database_header_chord_body_chord_stalls_only_inside_a_chord() -> None:
     # the same shape as a chain step, not inside a chord
     step = {"chain": [inner, {"task": "tag", "args": ["z"]}]}
     assert _violated(*ran(step, backend="database")) == ["liveness"]
+    # found by fuzz (deterministic): at the top level, a GroupResult in the body chord's body
+    group_below = {"chord": {"header": [{"task": "fail"}], "body": {"chord": {"header": [], "body": {
+        "group": [{"task": "tag", "args": ["b"]}]}}}}}
+    assert _known(*ran(group_below, backend="database")) == [issue.id]
     # a task body in the same place is marked failed
     task_body = {"chord": {"header": [{"chord": {"header": [{"task": "fail"}],
                                                  "body": {"task": "tag", "args": ["b"]}}}],

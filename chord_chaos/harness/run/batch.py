@@ -82,10 +82,14 @@ class BatchRunner:
         return [self._submit(job) for job in jobs]
 
     def finish(self, pending: list[_Pending]) -> list[RunResult]:
-        """Wait for started jobs, each bounded from its submission (the caller keeps few enough
-        in flight that none waits long in the queue), settle, check."""
+        """Wait for started jobs, settle, check. Each is bounded from its first task's start
+        (the ledger), or from now when none has started: a canvas queued behind others is not
+        hung, one that started long ago and has not resolved is."""
+        self.tail.poll()
+        now = time.monotonic()
         for p in pending:
-            self._wait(p, p.submitted)
+            starts = [e.mono for e in self.tail.events(p.run) if e.kind == "start"]
+            self._wait(p, min(starts) / 1e9 if starts else now)
         return self._close(pending)
 
     def _close(self, pending: list[_Pending]) -> list[RunResult]:
