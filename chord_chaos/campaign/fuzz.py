@@ -13,10 +13,10 @@ import json
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hypothesis import strategies as st
 
@@ -97,6 +97,14 @@ class Fuzz:
                        versions=versions()).write(self.report_dir)
 
 
+class Runner(Protocol):
+    """What fuzz needs of a BatchRunner: start jobs now, finish (wait, settle, check) later."""
+
+    def start(self, jobs: Sequence[Job]) -> list[Any]: ...
+
+    def finish(self, pending: list[Any]) -> list[RunResult]: ...
+
+
 @dataclass
 class _Backend:
     """One backend's share: a cluster, its batch runner, and what failed on it.
@@ -112,7 +120,7 @@ class _Backend:
     tally: Tally
     share_end: float
     t0: float
-    runner: BatchRunner | None = None
+    runner: Runner | None = None
     failing: dict[str, list[RunResult]] = field(default_factory=dict)  # batch key -> its violations
     pending: deque[tuple[Batch, list[Any]]] = field(default_factory=deque)  # in flight, unjudged
     answers: dict[str, Signature | None] = field(default_factory=dict)  # this round's, by key
@@ -124,13 +132,18 @@ class _Backend:
         return backend_seed(self.owner.seed, self.backend)
 
     def explore(self) -> None:
+        with Cluster(backend=self.backend, concurrency=CONCURRENCY) as cluster:
+            self.runner = BatchRunner(cluster, self.owner.report_dir, timeout=TIMEOUT, grace=0.1,
+                                      strict=self.owner.strict)
+            self.hunt()
+
+    def hunt(self) -> None:
+        """Draw, judge and shrink until the share is spent."""
         f = self.owner
         database = f.database / self.backend if f.database is not None else None
-        with Cluster(backend=self.backend, concurrency=CONCURRENCY) as cluster:
-            self.runner = BatchRunner(cluster, f.report_dir, timeout=TIMEOUT, grace=0.1, strict=f.strict)
-            search(batches(BATCH.get(self.backend, 40)), self.seed, self.over, self.judge, batch_key,
-                   self.found, f.shrink_budget, database)
-            self.drain()  # the last draw: its failures are reported, unshrunk (the budget is spent)
+        search(batches(BATCH.get(self.backend, 40)), self.seed, self.over, self.judge, batch_key,
+               self.found, f.shrink_budget, database)
+        self.drain()  # the last draws: their failures are reported, unshrunk (the budget is spent)
 
     def over(self) -> bool:
         """Past the share, or the draws still in flight and the next one (each as long as the
