@@ -233,8 +233,9 @@ def _database_retry_state_unreadable(vs: list[Violation], p: Prediction, h: Hist
     return out
 
 
+# the body chain's first task, through one-member groups it is unrolled from (found by fuzz)
 _FIRST_BODY_TASK_ERRBACK = re.compile(r"^(?P<chord>.*\.chain\[\d+\])\.chord\.body"
-                                      r"(\.chain\[0\])+\.link_error$")
+                                      r"(\.chain\[0\](\.group\[0\])?)+\.link_error$")
 
 
 def _chain_body_errback_in_chain(v: Violation, p: Prediction, h: History) -> bool:

@@ -39,6 +39,13 @@ def test_chain_body_errback_only_at_a_chained_chords_first_body_task() -> None:
     twice = Violation(CheckName.EXECUTIONS, "ran twice", node, expected=0, observed=2)
     known, rest = match_known([ran, top, twice], p, h)
     assert [k for k, _ in known] == [issue.id] and rest == [top, twice]
+    # a first body task unrolled from a one-member group (found by fuzz) is that task
+    grouped = "$.chain[1].chord.body.chain[0].group[0].link_error"
+    assert match_known([Violation(CheckName.EXECUTIONS, "ran once", grouped, expected=0, observed=1)],
+                       p, h)[0]
+    second = "$.chain[1].chord.body.chain[0].group[1].link_error"
+    assert not match_known([Violation(CheckName.EXECUTIONS, "ran once", second, expected=0, observed=1)],
+                           p, h)[0]
 
 
 def test_known_issues_page_lists_exactly_the_register() -> None:
