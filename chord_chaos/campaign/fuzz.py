@@ -150,7 +150,7 @@ class _Backend:
         average so far) would overrun it."""
         t = self.tally
         per_batch = t.seconds / max(1, t.runs) * BATCH.get(self.backend, 40)
-        return time.monotonic() + (per_batch * DEPTH if t.runs else 0.0) > self.share_end
+        return time.monotonic() + (per_batch * (len(self.pending) + 1) if t.runs else 0.0) > self.share_end
 
     def start(self, batch: Batch) -> list[Any]:
         assert self.runner is not None

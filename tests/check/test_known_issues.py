@@ -313,6 +313,12 @@ def test_database_header_chord_body_chord_stalls_only_inside_a_chord() -> None:
     group_below = {"chord": {"header": [{"task": "fail"}], "body": {"chord": {"header": [], "body": {
         "group": [{"task": "tag", "args": ["b"]}]}}}}}
     assert _known(*ran(group_below, backend="database")) == [issue.id]
+    # found by fuzz: the outer chord, never complete, never runs its errback
+    with_errback = {**issue.minimal_canvas, "link_error": {"task": "tag", "args": ["e"]}}
+    p, h = ran(with_errback, backend="database", skip=("$.link_error",))
+    assert _known(p, h) == [issue.id] and verdict_of(p, h).verdict == "pass"
+    p, h = ran(with_errback, backend="database", skip=("$.link_error", "$.chord.header[0].chord.header"))
+    assert "executions" in _violated(p, h)  # the inner header never ran: not this bug
     # a task body in the same place is marked failed
     task_body = {"chord": {"header": [{"chord": {"header": [{"task": "fail"}],
                                                  "body": {"task": "tag", "args": ["b"]}}}],
