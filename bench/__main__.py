@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--canvases", type=int, default=200)
     parser.add_argument("--fuzz-seconds", type=float, default=60.0)
     parser.add_argument("--out", default=".cc-runs/bench")
-    parser.add_argument("--backend", choices=list(BACKENDS), action="append")
+    parser.add_argument("--backend", choices=[str(b) for b in BACKENDS], action="append")
     args = parser.parse_args()
     for backend in args.backend or BACKENDS:
         figures = bench_backend(backend, args.canvases, Path(args.out))

@@ -35,18 +35,11 @@ def add_campaign_commands(sub: Any) -> None:
     c.add_argument("--backend", action="append", default=None, metavar="NAME",
                    help="redis or database (repeatable; default each scenario's own)")
     c.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
-    c.add_argument("--report-dir", default="reports",
-                   help="histories, failure reports and summary.json (default reports/)")
-    c.add_argument("--shrink-budget", type=float, default=60.0,
-                   help="seconds spent minimising each failure (default 60; 0 keeps the first case)")
-    c.add_argument("--database", default=".hypothesis/chaos",
-                   help="Hypothesis example database: known failures are drawn first "
-                        "(default .hypothesis/chaos; 'none' for a fixed-seed run)")
+    _drawing_options(c, "reports", ".hypothesis/chaos", "case")
     c.add_argument("--shard", default=None, metavar="I/N",
                    help="run only the I-th of N slices of the (scenario, backend) pairs")
     c.add_argument("--workers", type=int, default=1,
                    help="isolated clusters at once, each a process with its own share (default 1)")
-    c.add_argument("--junit", default=None, metavar="FILE", help="also write JUnit XML here")
     c.add_argument("--compose", action="store_true",
                    help="run on docker-compose.yml's containers (inside its runner service): the "
                         "scenarios of the workers' delivery configuration and backend only")
@@ -59,21 +52,14 @@ def add_campaign_commands(sub: Any) -> None:
 
     f = sub.add_parser("fuzz", help="check generated canvases on real workers, no faults, within a budget")
     f.add_argument("--budget", type=float, default=60.0, help="seconds (default 60)")
-    f.add_argument("--backend", action="append", default=None, choices=list(BACKENDS),
+    f.add_argument("--backend", action="append", default=None, choices=[str(b) for b in BACKENDS],
                    help="redis or database (repeatable; default both, each an equal share)")
     f.add_argument("--seed", type=int, default=0,
                    help="seed (default 0): the same seed draws the same canvases")
-    f.add_argument("--report-dir", default="reports/fuzz",
-                   help="histories, failure reports and summary.json (default reports/fuzz/)")
-    f.add_argument("--shrink-budget", type=float, default=60.0,
-                   help="seconds spent minimising each failure (default 60; 0 keeps the first batch)")
-    f.add_argument("--database", default=".hypothesis/fuzz",
-                   help="Hypothesis example database: known failures are drawn first "
-                        "(default .hypothesis/fuzz; 'none' for a fixed-seed run)")
+    _drawing_options(f, "reports/fuzz", ".hypothesis/fuzz", "batch")
     f.add_argument("--workers", type=int, default=1,
                    help="isolated clusters at once, each a process fuzzing its own seed (default 1)")
     f.add_argument("--shard", default=None, metavar="I/N", help=argparse.SUPPRESS)
-    f.add_argument("--junit", default=None, metavar="FILE", help="also write JUnit XML here")
     strict_option(f)
     f.set_defaults(func=cmd_fuzz)
 
@@ -103,6 +89,18 @@ def add_campaign_commands(sub: Any) -> None:
     k.add_argument("--junit", default=None, metavar="FILE", help="write the check as JUnit XML")
     k.add_argument("--report-dir", default="reports/known-issues", help="histories of the check")
     k.set_defaults(func=cmd_known_issues)
+
+
+def _drawing_options(parser: Any, reports: str, database: str, draw: str) -> None:
+    """Where results go and how failures are drawn and shrunk: shared by chaos and fuzz."""
+    parser.add_argument("--report-dir", default=reports,
+                        help=f"histories, failure reports and summary.json (default {reports}/)")
+    parser.add_argument("--shrink-budget", type=float, default=60.0,
+                        help=f"seconds spent minimising each failure (default 60; 0 keeps the first {draw})")
+    parser.add_argument("--database", default=database,
+                        help="Hypothesis example database: known failures are drawn first "
+                             f"(default {database}; 'none' for a fixed-seed run)")
+    parser.add_argument("--junit", default=None, metavar="FILE", help="also write JUnit XML here")
 
 
 def _min_landing_option(parser: Any) -> None:

@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run canvas files on a real cluster and check them")
     r.add_argument("files", nargs="+", metavar="FILE")
-    r.add_argument("--backend", choices=list(BACKENDS), default="redis")
+    r.add_argument("--backend", choices=[str(b) for b in BACKENDS], default="redis")
     r.add_argument("--timeout", type=float, default=30.0,
                    help="seconds each result may take to resolve (default 30)")
     r.add_argument("--nodes", type=int, default=2, help="worker nodes (default 2)")

@@ -81,6 +81,36 @@ def test_a_canvas_at_the_depth_limit_is_predicted(tmp_path: Path, capsys: pytest
     assert json.loads(capsys.readouterr().out)["value"] == []
 
 
+@pytest.mark.parametrize("argv", [["fuzz", "--budget", "0"], ["fuzz", "--workers", "0"]])
+def test_fuzz_bad_input_is_exit_2_before_any_cluster(argv: list[str],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "must be" in err and err.count("\n") == 1
+
+
+def test_fuzz_unknown_backend_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["fuzz", "--backend", "mongodb"])
+    assert stop.value.code == 2 and "choose from 'redis', 'database'" in capsys.readouterr().err
+
+
+def test_analyze_strict_reports_what_the_register_would_excuse(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from chord_chaos.check.known_issues import REGISTER
+    from tests.check.runs import ran
+
+    minimal = next(k for k in REGISTER if k.id == "celery-4004").minimal_canvas
+    _, history = ran(minimal)
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(history.to_json()))
+    assert main(["analyze", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["mode"] == "register"
+    assert main(["analyze", str(path), "--strict"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["mode"] == "strict" and out["verdict"] == "violation" and not out["known_issues"]
+
+
 def test_missing_file_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", "/nonexistent/canvas.json"]) == 2
     assert "no such file" in capsys.readouterr().err
