@@ -35,6 +35,10 @@ BUGS = [
             "    def _call_task_errbacks(self, request, exc, traceback):\n",
             "    def _call_task_errbacks(self, request, exc, traceback):\n        return\n",
             "a failed task's errbacks (link_error) are never called"),
+    Planted("old-style-errbacks-without-id", "backends/base.py",
+            "g.apply_async(\n                    (task_id,),",
+            "g.apply_async(\n                    (),",
+            "old-style errbacks are called without the failed task's id"),
     Planted("retry-loses-args", "app/task.py",
             "args = request.args if args is None else args",
             "args = () if args is None else args",
@@ -52,8 +56,7 @@ BUGS = [
     Planted("chord-keys-expire-after-1s", "backends/base.py",
             "    def chord_expires(self):\n",
             "    def chord_expires(self):\n        return 1\n",
-            "a chord's Redis keys (and header results) expire after 1 s whatever result_chord_expires says",
-            scenarios=("swarm",), budget=90.0),
+            "a chord's Redis keys (and header results) expire after 1 s whatever result_chord_expires says"),
 ]
 
 
