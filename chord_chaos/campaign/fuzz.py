@@ -42,7 +42,7 @@ TIMEOUT = 12.0  # s each result may take from its first task's start: the slowes
 # a canvas of a known issue that never resolves), so the cluster works on the later draws while
 # the earliest is judged. The database backend's chord_unlock polls load SQLite: fewer there.
 BATCH = {"redis": 40, "database": 30}
-DEPTH = 4
+DEPTH = 8
 CONCURRENCY = 4  # pool processes per worker node
 Batch = tuple[Workload, ...]
 
@@ -147,10 +147,11 @@ class _Backend:
 
     def over(self) -> bool:
         """Past the share, or the draws still in flight and the next one (each as long as the
-        average so far) would overrun it."""
+        average so far, a liveness bound at most) would overrun it."""
         t = self.tally
         per_batch = t.seconds / max(1, t.runs) * BATCH.get(self.backend, 40)
-        return time.monotonic() + (per_batch * (len(self.pending) + 1) if t.runs else 0.0) > self.share_end
+        reserve = min(TIMEOUT, per_batch * (len(self.pending) + 1)) if t.runs else 0.0
+        return time.monotonic() + reserve > self.share_end
 
     def start(self, batch: Batch) -> list[Any]:
         assert self.runner is not None
