@@ -149,6 +149,8 @@ class _Backend:
         """Past the share, or the draws still in flight and the next one (each as long as the
         average so far, a liveness bound at most) would overrun it."""
         t = self.tally
+        if time.monotonic() >= self.share_end:
+            return True  # also before any draw has been judged (they are judged late)
         per_batch = t.seconds / max(1, t.runs) * BATCH.get(self.backend, 40)
         reserve = min(TIMEOUT, per_batch * (len(self.pending) + 1)) if t.runs else 0.0
         return time.monotonic() + reserve > self.share_end

@@ -71,7 +71,7 @@ def test_draws_are_judged_late_and_a_failure_is_shrunk_to_its_canvas(tmp_path: P
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fuzz_module, "write", lambda result, origin, root, name: root / name)
     runner = FakeRunner()
-    b = _backend(tmp_path, 20.0, runner)
+    b = _backend(tmp_path, 10.0, runner)
     b.hunt()
     # judged late: the first draw is checked only once the fourth is in flight
     assert runner.log.index(("finish", 0)) > runner.log.index(("start", fuzz_module.DEPTH - 1))
@@ -82,13 +82,16 @@ def test_draws_are_judged_late_and_a_failure_is_shrunk_to_its_canvas(tmp_path: P
     assert not b.pending  # every draw in flight was judged
 
 
-def test_a_spent_budget_stops_drawing_and_judges_what_is_in_flight(tmp_path: Path) -> None:
+def test_a_spent_budget_draws_nothing_more_and_judges_what_is_in_flight(tmp_path: Path) -> None:
     runner = FakeRunner(fails=lambda w: False)
-    b = _backend(tmp_path, 1.0, runner)
-    t = time.monotonic()
+    b = _backend(tmp_path, 60.0, runner)
+    b.over = lambda: len(runner.started) >= 5  # type: ignore[method-assign]  # the budget, by count
     b.hunt()
-    assert time.monotonic() - t < 10 and sorted(runner.finished) == runner.started
-    assert b.tally.runs > 0 and b.tally.violations == 0
+    assert runner.started == [0, 1, 2, 3, 4] and sorted(runner.finished) == runner.started
+    assert b.tally.runs > 0 and b.tally.violations == 0 and not b.pending
+    spent = _backend(tmp_path, 0.0, FakeRunner(fails=lambda w: False))
+    spent.hunt()
+    assert spent.tally.runs == 0  # a share already spent starts no draw
 
 
 def test_a_batch_holds_only_canvases_the_model_predicts() -> None:
