@@ -71,7 +71,10 @@ def test_draws_are_judged_late_and_a_failure_is_shrunk_to_its_canvas(tmp_path: P
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fuzz_module, "write", lambda result, origin, root, name: root / name)
     runner = FakeRunner()
-    b = _backend(tmp_path, 10.0, runner)
+    b = _backend(tmp_path, 600.0, runner)
+    # the budget, by count: stop once the failure is reported, or after 40 draws
+    b.over = lambda: len(runner.started) >= 40 or any(  # type: ignore[method-assign]
+        f["stage"] == "minimal" for f in b.owner.failures)
     b.hunt()
     # judged late: the first draw is checked only once the fourth is in flight
     assert runner.log.index(("finish", 0)) > runner.log.index(("start", fuzz_module.DEPTH - 1))
