@@ -1,10 +1,11 @@
 """``chord-chaos fuzz``: the no-fault property (real Celery agrees with the model) as a command.
 
 Hypothesis draws batches of canvases (the plain strategy or a swarm's) from a seed, and each
-batch runs on one plain cluster per backend, kept for the whole run, many canvases in flight.
-A batch with a violation is reported at once, then shrunk (a list shrinks to the one canvas
-that fails, then that canvas shrinks) within the shrink budget, replayed for its rate, and its
-minimal canvases reported with replay commands. Each backend gets an equal share of the budget.
+batch runs on one plain cluster per backend, kept for the whole run, DEPTH batches in flight.
+A batch with a violation is reported at once, then shrunk (the list keeps half its canvases,
+as trivial as they shrink to, and the failing one shrinks) within the shrink budget, replayed
+for its rate, and its failing canvases reported with replay commands. Each backend gets an
+equal share of the budget.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ SCENARIO = "fuzz"  # the summary's scenario name: no faults, a plain cluster
 DELIVERY = "plain"
 TIMEOUT = 12.0  # s each result may take from its first task's start: the slowest drawn canvas
 # needs about 3 alone, up to 11 measured with four draws in flight on a loaded machine
+
 # Canvases per draw, and draws in flight at once: most tasks wait (sleeps, chord_unlock polls,
 # a canvas of a known issue that never resolves), so the cluster works on the later draws while
 # the earliest is judged. The database backend's chord_unlock polls load SQLite: fewer there.

@@ -152,11 +152,7 @@ def cmd_chaos(args: argparse.Namespace) -> int:
         pairs = select(args.scenario, args.backend)
     except ScenarioError as exc:
         raise UsageError(str(exc)) from None
-    if args.budget <= 0:
-        raise UsageError(f"--budget must be a positive number of seconds, got {args.budget:g}")
-    if args.workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {args.workers}")
-    shard, shards = parse_shard(args.shard)
+    shard, shards = _budget_workers_shard(args)
     if args.workers > 1:
         return _parallel(args, shard, shards)
     pairs = [p for i, p in enumerate(pairs) if i % shards == shard - 1]
@@ -207,12 +203,17 @@ def _mode(args: argparse.Namespace) -> str:
     return ", strict (no known-issue excuses)" if args.strict else ""
 
 
-def cmd_fuzz(args: argparse.Namespace) -> int:
+def _budget_workers_shard(args: argparse.Namespace) -> tuple[int, int]:
+    """Check --budget and --workers; the shard (I, N) of --shard."""
     if args.budget <= 0:
         raise UsageError(f"--budget must be a positive number of seconds, got {args.budget:g}")
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
-    shard, shards = parse_shard(args.shard)
+    return parse_shard(args.shard)
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    shard, shards = _budget_workers_shard(args)
     if args.workers > 1:
         return _parallel(args, shard, shards, "fuzz")
     from chord_chaos.campaign.fuzz import Fuzz
