@@ -66,7 +66,26 @@ def bench_backend(backend: str, n: int, out: Path) -> dict[str, float]:
     return {"cold_start_s": round(cold, 2), "canvases": len(jobs),
             "checked_per_s": round(len(jobs) / checked, 1),
             "bare_per_s": round(len(jobs) / bare, 1), "overhead_ratio": round(checked / bare, 2),
-            "passed": verdicts.count(VerdictKind.PASS)}
+            "passed": verdicts.count(VerdictKind.PASS), **bench_in_flight(backend, jobs, out)}
+
+
+IN_FLIGHT = 100  # canvases at once, as fuzz keeps (its draws in flight hold more)
+
+
+def bench_in_flight(backend: str, jobs: list[Workload], out: Path) -> dict[str, float]:
+    """The same canvases on fuzz's cluster (four pool processes per node), IN_FLIGHT at once:
+    what keeping more canvases in flight gives, chord_unlock's 1 s wait most."""
+    from chord_chaos.campaign.fuzz import CONCURRENCY
+
+    with Cluster(backend=backend, concurrency=CONCURRENCY) as cluster:
+        runner = BatchRunner(cluster, out / f"{backend}-in-flight", timeout=30.0)
+        _bare(cluster, jobs[:5], 5)
+        start = time.monotonic()
+        verdicts = [r.verdict.verdict for r in runner.run([Job(str(i), w) for i, w in
+                                                           enumerate(jobs)], batch=IN_FLIGHT)]
+        checked = time.monotonic() - start
+    return {"in_flight": IN_FLIGHT, "in_flight_checked_per_s": round(len(jobs) / checked, 1),
+            "in_flight_passed": verdicts.count(VerdictKind.PASS)}
 
 
 def bench_fuzz(backend: str, seconds: float, out: Path) -> dict[str, float]:
