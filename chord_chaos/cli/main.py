@@ -33,6 +33,11 @@ from chord_chaos.models.vocabulary import BACKENDS
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     workload = load_file(args.file)
+    if args.python:
+        from chord_chaos.models.python_code import to_python
+
+        print(to_python(workload), end="")
+        return EXIT_OK
     print(json.dumps(predict(workload).to_json(), sort_keys=False))
     return EXIT_OK
 
@@ -104,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="print the model's prediction for a canvas file")
     p.add_argument("file")
+    p.add_argument("--python", action="store_true",
+                   help="print the canvas as the Celery Python code that builds it instead")
     p.set_defaults(func=_cmd_predict)
 
     r = sub.add_parser("run", help="run canvas files on a real cluster and check them")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chord_chaos.cli.main import main
+from chord_chaos.models.canvas import parse_workload
 
 CHORD = {"chord": {"header": [{"task": "add", "args": [2, 2]}, {"task": "add", "args": [4, 4]}],
                    "body": {"task": "tsum"}}}
@@ -109,6 +110,18 @@ def test_analyze_strict_reports_what_the_register_would_excuse(tmp_path: Path,
     assert main(["analyze", str(path), "--strict"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["mode"] == "strict" and out["verdict"] == "violation" and not out["known_issues"]
+
+
+def test_predict_python_prints_the_canvas_as_celery_code(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from chord_chaos.models.python_code import from_python
+
+    canvas = {"chain": [{"task": "tag", "args": ["a"]}, {"group": [{"task": "tag", "args": ["b"]},
+                                                                   {"task": "tag", "args": ["c"]}]}]}
+    assert main(["predict", _write(tmp_path, canvas), "--python"]) == 0
+    code = capsys.readouterr().out
+    assert "canvas = chain([tag.s('a'), group([tag.s('b'), tag.s('c')])])" in code
+    assert from_python(code).canvas == parse_workload(canvas).canvas
 
 
 def test_missing_file_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
