@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from chord_chaos.check.events import Event
-from chord_chaos.check.exact import Violation, check_inputs, check_outcome, check_results
+from chord_chaos.check.exact import (
+    Violation,
+    check_executions,
+    check_inputs,
+    check_outcome,
+    check_results,
+)
 from chord_chaos.check.history import History
 from chord_chaos.models.canvas import (
     Canvas,
@@ -59,6 +67,11 @@ def awaited(canvas: Canvas, path: str = "$") -> set[str]:
 def inside(node: str, root: str) -> bool:
     """Whether ``node`` is ``root`` or lies under it."""
     return node == root or node.startswith((f"{root}.", f"{root}["))
+
+
+def rerooted(node: str, root: str) -> str | None:
+    """A node's id as if ``root`` were the canvas (None for a node outside it)."""
+    return "$" + node[len(root):] if inside(node, root) else None
 
 
 def retried(events: tuple[Event, ...]) -> set[str]:
@@ -156,11 +169,20 @@ def _map_node(node: str, groups: tuple[str, ...], sizes: dict[str, int]) -> str:
     return node
 
 
-def _with_nodes(history: History, groups: tuple[str, ...], sizes: dict[str, int]) -> History:
-    from dataclasses import replace
+Check = Callable[[Prediction, History], list[Violation]]
+VALUE_CHECKS: tuple[Check, ...] = (check_outcome, check_inputs, check_results)
+NODE_CHECKS: tuple[Check, ...] = (check_executions, check_inputs, check_results)
 
-    events = tuple(replace(e, node=_map_node(e.node, groups, sizes)) for e in history.events)
-    return replace(history, events=events)
+
+def still_found(variant: Prediction, history: History, rename: Callable[[str], str | None],
+                checks: Sequence[Check]) -> set[tuple[str, str | None]]:
+    """(check, node) of what ``checks`` still find when the run is judged against ``variant``,
+    the model with a deviation applied, its events renamed to the variant's node ids (an event
+    renamed to None is left out). A violation not among them is what that deviation explains."""
+    events = tuple(replace(e, node=new) for e in history.events
+                   if (new := rename(e.node)) is not None)
+    renamed = replace(history, events=events)
+    return {(v.check, v.node) for c in checks for v in c(variant, renamed)}
 
 
 def reversal_explains(violations: list[Violation], history: History) -> list[bool]:
@@ -176,9 +198,8 @@ def reversal_explains(violations: list[Violation], history: History) -> list[boo
     explained = [False] * len(violations)
     for subset in _subsets(groups):
         variant = predict(parse_workload(_reversed_workload(history.workload, subset)))
-        mapped = _with_nodes(history, subset, sizes)
-        left = {(v.check, v.node) for c in (check_outcome, check_inputs, check_results)
-                for v in c(variant, mapped)}
+        left = still_found(variant, history, partial(_map_node, groups=subset, sizes=sizes),
+                           VALUE_CHECKS)
         for i, v in enumerate(violations):
             node = _map_node(v.node, subset, sizes) if v.node else None
             if wanted[i] and (v.check, node) not in left:

@@ -17,21 +17,25 @@ import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from chord_chaos.check.events import Event, executions_by_node
 from chord_chaos.check.evidence import (
+    NODE_CHECKS,
     awaited,
     canvas_of,
     downstream,
     final_ok,
     inside,
     real_kills,
+    rerooted,
     retried,
     reversal_explains,
     seconds_into_run,
+    still_found,
 )
-from chord_chaos.check.exact import Violation, check_executions, check_inputs, check_results
+from chord_chaos.check.exact import Violation, check_executions
 from chord_chaos.check.history import History
 from chord_chaos.check.lost_messages import lost_messages
 from chord_chaos.models.canvas import (
@@ -238,7 +242,7 @@ def _database_retry_state_unreadable(vs: list[Violation], p: Prediction, h: Hist
             out.append(v.observed == 0 and v.node in lost)
         else:
             out.append(False)
-    missing = [e for e in check_executions(p, h)]
+    missing = check_executions(p, h)
     if all(e.observed == 0 and e.node in lost for e in missing):
         waited = awaited(canvas_of(h))
         out = [o or (v.check == "liveness" and (bool(missing) or bool(retried(h.events) & waited)))
@@ -411,13 +415,6 @@ def _early_completions(canvas: Canvas) -> list[tuple[str, str]]:
     return found
 
 
-def _body_alone(history: History, body: str) -> History:
-    """The run as the body subtree saw it: its events, renamed as if the body were the root."""
-    events = tuple(replace(e, node="$" + e.node[len(body):]) for e in history.events
-                   if inside(e.node, body))
-    return replace(history, events=events)
-
-
 def _body_called_early(vs: list[Violation], p: Prediction, h: History) -> list[bool]:
     """Redis: the outer chord was completed by the innermost body: its body started only after
     that task ended, and everything in the body ran as the model predicts for the body alone
@@ -439,13 +436,11 @@ def _body_called_early(vs: list[Violation], p: Prediction, h: History) -> list[b
             alone = predict(Workload(nodes[body], ([value],)))
         except CanvasError:
             continue  # the body cannot take that input: not this mechanism
-        seen = _body_alone(h, body)
-        left = {(v.check, v.node) for c in (check_executions, check_inputs, check_results)
-                for v in c(alone, seen)}
+        left = still_found(alone, h, partial(rerooted, root=body), NODE_CHECKS)
         for i, v in enumerate(vs):
             if v.node is not None and inside(v.node, body) and v.check in ("executions", "inputs",
                                                                             "results"):
-                out[i] = out[i] or (v.check, "$" + v.node[len(body):]) not in left
+                out[i] = out[i] or (v.check, rerooted(v.node, body)) not in left
             elif v.check == "outcome" and chord == "$":
                 c = h.client
                 out[i] = out[i] or (c.status == "SUCCESS" and alone.status == "SUCCESS"
