@@ -6,9 +6,12 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 from hypothesis import strategies as st
 
+from chord_chaos.campaign import explore as explore_module
 from chord_chaos.campaign.explore import Case, Found, Judge, Signature, case_key, explore
 from chord_chaos.models.canvas import Workload, task_ids
 from chord_chaos.models.faults import Anchor, FaultPlan
@@ -75,18 +78,21 @@ def test_without_shrink_budget_the_first_failure_is_the_minimal_one() -> None:
     assert case_key(found.minimal) == case_key(found.first) and found.candidates == 0
 
 
-def test_a_spent_shrink_budget_stops_the_shrinker_with_the_smallest_failure_so_far() -> None:
+def test_a_spent_shrink_budget_stops_the_shrinker_with_the_smallest_failure_so_far(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]  # the explorer's clock: each judged case takes 0.1 s of it, a cluster run
+    monkeypatch.setattr(explore_module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     calls: list[bool] = []
 
     def slow_kills(workload: Workload, plan: FaultPlan, shrinking: bool) -> Signature | None:
         calls.append(shrinking)
-        time.sleep(0.05)  # a cluster run: the budget runs out after a few candidates
+        clock[0] += 0.1
         return _kills(workload, plan, shrinking)
 
-    t = time.monotonic()
-    (found,) = _run(slow_kills, budget=0.3)
-    assert time.monotonic() - t < 5  # not Hypothesis's own five minutes of shrinking
-    assert 0 < found.candidates == calls.count(True) <= 8
+    t = time.perf_counter()
+    (found,) = _run(slow_kills, budget=0.35)
+    assert time.perf_counter() - t < 60  # not Hypothesis's own five minutes of shrinking
+    assert 0 < found.candidates == calls.count(True) <= 4  # stopped once the 0.35 s were spent
     assert _kills(*found.minimal, True)  # a failing case, the smallest judged
 
 

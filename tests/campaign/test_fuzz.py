@@ -60,7 +60,7 @@ class FakeRunner:
 
 
 def _backend(tmp_path: Path, budget: float, runner: FakeRunner) -> _Backend:
-    owner = Fuzz(["redis"], budget, 0, tmp_path, shrink_budget=5.0, reproduce=1)
+    owner = Fuzz(["redis"], budget, 0, tmp_path, shrink_budget=60.0, reproduce=1)  # shrinks to the end
     b = _Backend(owner, "redis", Tally("fuzz", "redis", "plain"), time.monotonic() + budget,
                  time.monotonic())
     b.runner = runner
