@@ -13,6 +13,11 @@ FUZZ_BUDGET ?= 300
 FUZZ_ARGS ?=
 STRICT ?=
 STRICT_FLAG := $(if $(STRICT),--strict)
+# The Celery under test and its settings (README: "Test the Celery you run"): a release, a pip
+# requirement or a checkout's path; a settings module or JSON file. Default: the installed Celery.
+CELERY ?=
+CONFIG ?=
+TARGET_FLAGS := $(if $(CELERY),--celery '$(CELERY)') $(if $(CONFIG),--config '$(CONFIG)')
 # Tests and campaigns mostly wait on real processes (timeouts, visibility windows): two per core.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 GATE_SCENARIOS := broker-latency backend-resets worker-killed-mid-header worker-killed-mid-body \
@@ -74,28 +79,31 @@ bench: setup
 # A campaign over every scenario and backend: CHAOS_BUDGET seconds of runs (the hard timeout
 # leaves room for the last run and the summary). More: make chaos CHAOS_ARGS="--seed 7".
 chaos: setup
-	timeout $$(( $(CHAOS_BUDGET) + 300 )) $(VENV)/bin/chord-chaos chaos --budget $(CHAOS_BUDGET) $(CHAOS_ARGS)
+	timeout $$(( $(CHAOS_BUDGET) + 300 )) $(VENV)/bin/chord-chaos chaos --budget $(CHAOS_BUDGET) \
+		$(TARGET_FLAGS) $(CHAOS_ARGS)
 
 # The no-fault property over generated canvases, FUZZ_BUDGET seconds on both backends.
 # More: make fuzz FUZZ_ARGS="--seed 7 --workers 2" STRICT=1
 fuzz: setup
-	timeout $$(( $(FUZZ_BUDGET) + 300 )) $(VENV)/bin/chord-chaos fuzz --budget $(FUZZ_BUDGET) $(STRICT_FLAG) $(FUZZ_ARGS)
+	timeout $$(( $(FUZZ_BUDGET) + 300 )) $(VENV)/bin/chord-chaos fuzz --budget $(FUZZ_BUDGET) $(STRICT_FLAG) \
+		$(TARGET_FLAGS) $(FUZZ_ARGS)
 
 # The CI regression gate: a fixed-seed slice of the campaign (no example database, so the same
 # cases every time) on GATE_WORKERS isolated clusters at once, each on its share of the scenarios,
 # failing on a violation outside the known-issues register; a fixed-seed slice of fuzz (no faults);
 # then a check that every register entry still reproduces (reported, never failing). JUnit XML in
-# reports/gate/. STRICT=1: no known-issue excuses in either slice.
+# reports/gate/. STRICT=1: no known-issue excuses in either slice; CELERY=5.3.6 (or a checkout's path)
+# and CONFIG=settings.py gate another Celery and its settings.
 gate: setup
 	timeout $$(( $(GATE_BUDGET) + 240 )) $(VENV)/bin/chord-chaos chaos --seed 0 --budget $(GATE_BUDGET) \
 		--workers $(GATE_WORKERS) --database none --shrink-budget 20 --fail-on violation --min-landing 0.8 \
-		--report-dir reports/gate $(STRICT_FLAG) \
+		--report-dir reports/gate $(STRICT_FLAG) $(TARGET_FLAGS) \
 		--junit reports/gate/junit.xml $(foreach s,$(GATE_SCENARIOS),--scenario $(s))
 	timeout $$(( $(GATE_FUZZ_BUDGET) + 240 )) $(VENV)/bin/chord-chaos fuzz --seed 0 --budget $(GATE_FUZZ_BUDGET) \
-		--database none --shrink-budget 20 --report-dir reports/gate/fuzz $(STRICT_FLAG) \
+		--database none --shrink-budget 20 --report-dir reports/gate/fuzz $(STRICT_FLAG) $(TARGET_FLAGS) \
 		--junit reports/gate/fuzz-junit.xml
 	timeout 300 $(VENV)/bin/chord-chaos known-issues --check --times 1 --report-dir reports/gate/register \
-		--json reports/gate/register.json --junit reports/gate/register-junit.xml
+		--json reports/gate/register.json --junit reports/gate/register-junit.xml $(TARGET_FLAGS)
 
 # The planted-bug tier: bugs planted in a copy of Celery, each of which fixed-seed fuzz (or chaos,
 # for a bug only a fault shows) must catch within its budget; prints the kill table.

@@ -101,13 +101,44 @@ def bench_fuzz(backend: str, seconds: float, out: Path) -> dict[str, float]:
     return {"fuzz_canvases": drawn, "fuzz_per_s": round(drawn / elapsed, 1), "fuzz_violations": t.violations}
 
 
+MATRIX_CELERY = ("5.2.7", "5.3.0")  # the releases the tests download; the installed one is added
+
+
+def bench_matrix(specs: list[str], out: Path) -> dict[str, object]:
+    """``--celery`` environments (built, or reused from the cache: the seconds of each) and
+    ``matrix`` over the seed canvases on Redis, one column per release."""
+    from importlib.metadata import version
+
+    from chord_chaos.campaign.matrix import run_matrix
+    from chord_chaos.campaign.target_runs import prepare
+
+    specs = list(dict.fromkeys([*specs, version("celery")]))
+    envs: dict[str, float] = {}
+    targets = []
+    for spec in specs:
+        t0 = time.monotonic()
+        targets.append(prepare(spec, lambda _line: None))
+        envs[spec] = round(time.monotonic() - t0, 2)
+    again = time.monotonic()
+    prepare(specs[0], lambda _line: None)
+    seeds = sorted(str(p) for p in Path("canvases/seeds").glob("*.json"))
+    matrix = run_matrix(seeds, targets, ["redis"], 30.0, out / "matrix")
+    cells = [o.cell for o in matrix.cells.values()]
+    return {"celery_env_seconds": envs, "celery_env_reuse_s": round(time.monotonic() - again, 2),
+            "matrix_releases": len(targets), "matrix_canvases": len(seeds),
+            "matrix_s": round(matrix.elapsed, 1), "matrix_passed": cells.count("pass")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--canvases", type=int, default=200)
     parser.add_argument("--fuzz-seconds", type=float, default=60.0)
     parser.add_argument("--out", default=".cc-runs/bench")
     parser.add_argument("--backend", choices=[str(b) for b in BACKENDS], action="append")
+    parser.add_argument("--celery", action="append", default=None,
+                        help=f"releases for the matrix figure (default {', '.join(MATRIX_CELERY)})")
     args = parser.parse_args()
+    print(json.dumps(bench_matrix(args.celery or list(MATRIX_CELERY), Path(args.out))), flush=True)
     for backend in args.backend or BACKENDS:
         figures = bench_backend(backend, args.canvases, Path(args.out))
         figures.update(bench_fuzz(backend, args.fuzz_seconds, Path(args.out)))

@@ -3,7 +3,8 @@ whenever CI is set): ``gate`` is derandomized with no example database, for a fi
 ``dev`` explores and remembers failures in .hypothesis/. Select with CC_HYPOTHESIS_PROFILE.
 
 Under pytest-xdist each worker gets its own state directory (``CC_STATE_DIR``: process
-registry, run directories and ledgers); ports are always the kernel's free ones."""
+registry, run directories and ledgers); ports are always the kernel's free ones. The Celery
+environments of ``--celery`` are shared by all (``CC_CELERY_ENVS``), built once per machine."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, settings
 
 from chord_chaos.harness.infra.registry import STATE_DIR_NAME, STATE_DIR_VAR
 from chord_chaos.harness.infra.supervisor import Supervisor
+from chord_chaos.target.environment import CACHE_VAR
 from tests.helpers import REPO_ROOT
 
 settings.register_profile(
@@ -28,6 +30,7 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("CC_HYPOTHESIS_PROFILE", "gate" if os.environ.get("CI") else "dev"))
 
+os.environ.setdefault(CACHE_VAR, str(REPO_ROOT / STATE_DIR_NAME / "celery-envs"))
 _XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 if _XDIST_WORKER and not os.environ.get(STATE_DIR_VAR):
     os.environ[STATE_DIR_VAR] = str(REPO_ROOT / STATE_DIR_NAME / f"xdist-{_XDIST_WORKER}")

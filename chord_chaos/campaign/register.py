@@ -8,12 +8,17 @@ times, so missing them in a few runs is expected and said so.
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 from typing import Any
 
+from packaging.version import Version
+
 from chord_chaos.check.known_issues import REGISTER, KnownIssue
 from chord_chaos.check.result import Job, RunResult
+from chord_chaos.check.verified_releases import VERIFIED_RELEASES
 from chord_chaos.harness.cluster.local import Cluster
+from chord_chaos.harness.infra.versions import celery_under_test
 from chord_chaos.harness.run.batch import BatchRunner
 from chord_chaos.harness.run.chaos import ChaosRunner
 from chord_chaos.models.canvas import parse_workload
@@ -49,11 +54,31 @@ def check_register(times: int, out: Path) -> list[dict[str, Any]]:
     found: dict[str, list[RunResult]] = {}
     for entries in groups.values():
         found.update(_runs(entries, times, out))
-    from importlib.metadata import version
-
-    installed = version("celery")
+    installed = celery_under_test()["version"]
     return [{"id": k.id, "backend": k.backend, "celery_versions": k.celery_versions, "link": k.link,
-             "installed_celery": installed, "version_listed": installed in k.celery_versions,
+             "installed_celery": installed, "version_listed": k.verified(installed),
              "flaky": k.flaky, "runs": times,
              "reproduced": sum(any(i == k.id for i, _ in r.verdict.known) for r in found[k.id])}
             for k in REGISTER]
+
+
+def record_verified(results: list[dict[str, Any]], release: str, module: Path | None = None) -> list[str]:
+    """Add ``release`` to the verified releases of every entry that reproduced on it, by
+    rewriting ``check/verified_releases.py``; the ids it added. Nothing is ever removed."""
+    import chord_chaos.check.verified_releases as data
+
+    path = module or Path(data.__file__)
+    table = {k: list(v) for k, v in VERIFIED_RELEASES.items()}
+    added = [r["id"] for r in results if r["reproduced"] and release not in table.get(r["id"], [])]
+    for entry in added:
+        table.setdefault(entry, []).append(release)
+    text = path.read_text(encoding="utf-8")
+    head = text[: text.index("VERIFIED_RELEASES")]
+    rows = "".join(f"    {json.dumps(k)}: {_tuple(sorted(vs, key=Version))},\n" for k, vs in table.items())
+    path.write_text(f"{head}VERIFIED_RELEASES: dict[str, tuple[str, ...]] = {{\n{rows}}}\n",
+                    encoding="utf-8")
+    return added
+
+
+def _tuple(items: list[str]) -> str:
+    return f"({', '.join(map(json.dumps, items))}{',' if len(items) == 1 else ''})"

@@ -38,6 +38,7 @@ from chord_chaos.check.evidence import (
 from chord_chaos.check.exact import Violation, check_executions
 from chord_chaos.check.history import History
 from chord_chaos.check.lost_messages import lost_messages
+from chord_chaos.check.verified_releases import VERIFIED_RELEASES
 from chord_chaos.models.canvas import (
     Canvas,
     CanvasError,
@@ -71,12 +72,16 @@ class KnownIssue:
     link: str
     minimal_canvas: dict[str, Any]
     explains: Explainer  # which of a run's violations this mechanism explains
-    verified_on: tuple[str, ...] = ("5.7.0",)  # Celery releases where the minimal case reproduced
     also: str = ""  # other versions it depends on (kombu)
     backend: str = "redis"  # where the minimal canvas reproduces it
     delivery: str | None = None  # a chaos cluster with this delivery configuration, with ``plan``
     plan: dict[str, Any] | None = None
     flaky: bool = False  # reproduces only at times: a check that misses it is not news
+
+    @property
+    def verified_on(self) -> tuple[str, ...]:
+        """The Celery releases where the minimal case reproduced (``verified_releases.py``)."""
+        return VERIFIED_RELEASES.get(self.id, ())
 
     @property
     def celery_versions(self) -> str:
@@ -117,10 +122,13 @@ def _group_ending_chain_after_failure(p: Prediction, h: History) -> bool:
     """celery#4004's ``a | fail | group``: a chain whose result get() awaits has a step that
     failed (in the ledger), and after it a last step whose result is a GroupResult and none of
     whose tasks ran, as predicted; nothing else went missing."""
-    if check_executions(p, h):
-        return False
     canvas = canvas_of(h)
-    waited = awaited(canvas)
+    return not check_executions(p, h) and _hangs_on_a_group(p, h, canvas, awaited(canvas))
+
+
+def _hangs_on_a_group(p: Prediction, h: History, canvas: Canvas, waited: set[str]) -> bool:
+    """Whether one of the ``waited`` chains failed at a step (in the ledger) before a last step
+    whose result is a GroupResult and none of whose tasks ran, as predicted."""
     for path, node in walk(canvas):
         if not isinstance(node, Chain) or path not in waited:
             continue
@@ -136,6 +144,28 @@ def _group_ending_chain_after_failure(p: Prediction, h: History) -> bool:
 
 def _hang_after_upstream_failure(v: Violation, p: Prediction, h: History) -> bool:
     return v.check == "liveness" and p.status == "FAILURE" and _group_ending_chain_after_failure(p, h)
+
+
+def _chord_joins_a_hung_group(vs: list[Violation], p: Prediction, h: History) -> list[bool]:
+    """celery#4004 inside a chord header: one of the header's results is the GroupResult of a
+    chain that failed before its last step, a group, was sent, and the chord never counts that
+    part (Redis) or never sees it ready (chord_unlock), so the chord never completes: its body,
+    callbacks and errbacks never run, nor anything after them. Explains their "ran 0 times",
+    and the hang, when every missing execution is one of them (get() may still raise the
+    header's failure: it follows parents)."""
+    canvas = canvas_of(h)
+    stuck = set()
+    for path, node in walk(canvas):
+        if isinstance(node, Chord):
+            header = [(f"{path}.chord.header[{i}]", m) for i, m in enumerate(node.header)]
+            if _hangs_on_a_group(p, h, canvas, set().union(*(awaited(m, hp) for hp, m in header))):
+                stuck |= {n for n in p.executions if any(inside(n, f"{path}{part}") for part in (
+                    ".chord.body", ".link", ".link_error"))}
+    stalled = downstream(p, stuck, canvas)
+    missing = check_executions(p, h)
+    only_stalled = bool(stuck) and all(m.observed == 0 and m.node in stalled for m in missing)
+    return [only_stalled and (v.check == "liveness" or (v.check == "executions" and v.observed == 0
+                                                       and v.node in stalled)) for v in vs]
 
 
 def _nested_group_reordered(vs: list[Violation], p: Prediction, h: History) -> list[bool]:
@@ -518,6 +548,21 @@ REGISTER: tuple[KnownIssue, ...] = (
                                   {"group": [{"task": "tag", "args": ["a"]},
                                              {"task": "tag", "args": ["b"]}]}]},
         explains=each(_hang_after_upstream_failure),
+    ),
+    KnownIssue(
+        id="header-chain-group-after-failure",
+        title="A chord whose header holds a chain that fails before its last step, a group, "
+              "never completes (celery#4004 inside a chord header): the group's results are "
+              "never sent, and neither the Redis join nor chord_unlock counts that part as "
+              "failed, so the chord's body and errbacks never run; get() raises the header's "
+              "failure only when it can follow parents to it, and otherwise never returns",
+        link="https://github.com/celery/celery/issues/4004 (closed, still reproduces), here "
+             "awaited by the chord instead of the client",
+        minimal_canvas={"chord": {"header": [{"chain": [
+            {"task": "fail"}, {"group": [{"task": "tag", "args": ["a"]},
+                                         {"task": "tag", "args": ["b"]}]}]}],
+            "body": {"task": "tag", "args": ["z"]}}, "link_error": {"task": "log_error"}},
+        explains=_chord_joins_a_hung_group,
     ),
     KnownIssue(
         id="nested-group-order",

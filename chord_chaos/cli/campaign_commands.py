@@ -22,6 +22,7 @@ from chord_chaos.cli.input import (
     UsageError,
     exit_for_signal,
 )
+from chord_chaos.cli.target import enter_target, report_celery, target_options
 from chord_chaos.models.vocabulary import BACKENDS
 
 PLAIN_PROGRESS = "CC_PLAIN_PROGRESS"  # set for shard children: one line per run, no live table
@@ -48,6 +49,7 @@ def add_campaign_commands(sub: Any) -> None:
                         "violation only (unknown runs are still reported)")
     _min_landing_option(c)
     strict_option(c)
+    target_options(c)
     c.set_defaults(func=cmd_chaos)
 
     f = sub.add_parser("fuzz", help="check generated canvases on real workers, no faults, within a budget")
@@ -61,6 +63,7 @@ def add_campaign_commands(sub: Any) -> None:
                    help="isolated clusters at once, each a process fuzzing its own seed (default 1)")
     f.add_argument("--shard", default=None, metavar="I/N", help=argparse.SUPPRESS)
     strict_option(f)
+    target_options(f)
     f.set_defaults(func=cmd_fuzz)
 
     s = sub.add_parser("scenarios", help="list the chaos scenarios, one line each")
@@ -71,6 +74,7 @@ def add_campaign_commands(sub: Any) -> None:
     r.add_argument("--times", type=int, default=10, help="runs (default 10)")
     r.add_argument("--report-dir", default="reports/replays", help="histories of the replays")
     strict_option(r, "(default: the report's own mode)")
+    target_options(r, "the report's Celery")
     r.set_defaults(func=cmd_replay)
 
     m = sub.add_parser("merge", help="join the summaries of sharded or parallel campaigns")
@@ -88,6 +92,10 @@ def add_campaign_commands(sub: Any) -> None:
     k.add_argument("--json", default=None, metavar="FILE", help="write the check's results here")
     k.add_argument("--junit", default=None, metavar="FILE", help="write the check as JUnit XML")
     k.add_argument("--report-dir", default="reports/known-issues", help="histories of the check")
+    k.add_argument("--record", action="store_true",
+                   help="with --check: add the Celery checked to the verified releases of every "
+                        "entry that reproduced (chord_chaos/check/verified_releases.json)")
+    target_options(k)
     k.set_defaults(func=cmd_known_issues)
 
 
@@ -146,6 +154,10 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def cmd_chaos(args: argparse.Namespace) -> int:
+    if args.compose and getattr(args, "config", None):
+        raise UsageError("--config does not reach docker-compose's workers (their settings are "
+                         "the image's); drop --compose or --config")
+    enter_target(args)
     from chord_chaos.scenarios.registry import ScenarioError, select
 
     try:
@@ -213,6 +225,7 @@ def _budget_workers_shard(args: argparse.Namespace) -> tuple[int, int]:
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
+    enter_target(args)
     shard, shards = _budget_workers_shard(args)
     if args.workers > 1:
         return _parallel(args, shard, shards, "fuzz")
@@ -347,6 +360,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
         report = load(Path(args.report))
     except ReportError as exc:
         raise UsageError(str(exc)) from None
+    enter_target(args, report_celery(report.history))
+    recorded = report.history.meta.get("settings")
+    if not getattr(args, "config", None) and isinstance(recorded, dict) and recorded:
+        from chord_chaos.cli.config_option import adopt_settings
+
+        adopt_settings(recorded, f"{args.report} (its recorded settings)")  # as the run had them
 
     def show(i: int, result: Any, hit: bool) -> None:
         print(json.dumps({"replay": i + 1, "verdict": result.verdict.verdict, "reproduced": hit,
@@ -367,12 +386,17 @@ def cmd_known_issues(args: argparse.Namespace) -> int:
     from chord_chaos.check.known_issues import REGISTER
 
     if not args.check:
+        if args.record or args.celery:
+            raise UsageError("--record and --celery go with --check: "
+                             "chord-chaos known-issues --check --celery V --record")
         for k in REGISTER:
             print(f"{k.id}  [Celery {k.celery_versions}; {k.backend}]  {k.link}")
         return EXIT_OK
     if args.times < 1:
         raise UsageError(f"--times must be at least 1, got {args.times}")
-    from chord_chaos.campaign.register import check_register
+    enter_target(args)
+    from chord_chaos.campaign.register import check_register, record_verified
+    from chord_chaos.harness.infra.versions import celery_under_test
 
     results = check_register(args.times, Path(args.report_dir))
     for r in results:
@@ -382,12 +406,17 @@ def cmd_known_issues(args: argparse.Namespace) -> int:
         version = "" if r["version_listed"] else (
             f" [entry lists Celery {r['celery_versions']}, installed {r['installed_celery']}]")
         print(f"{r['id']}: {state} {r['reproduced']}/{r['runs']}{hint}{version}")
+    if args.record:
+        release = celery_under_test()["version"]
+        added = record_verified(results, release)
+        print(f"recorded Celery {release} as verified for {', '.join(added) or 'no new entry'}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1))
     if args.junit:
+        from chord_chaos.harness.infra.versions import versions
         from chord_chaos.report.junit import write_junit
 
-        empty = {"scenarios": [], "failures": [], "elapsed": 0}
+        empty = {"scenarios": [], "failures": [], "elapsed": 0, "versions": versions()}
         print(f"junit: {write_junit(empty, Path(args.junit), register=results)}")
     return EXIT_OK

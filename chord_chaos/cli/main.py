@@ -24,6 +24,8 @@ from chord_chaos.cli.input import (
     load_file,
     load_plan,
 )
+from chord_chaos.cli.target import enter_target, target_options
+from chord_chaos.cli.target_commands import add_target_commands
 from chord_chaos.models.canvas import parse_workload
 from chord_chaos.models.faults import NO_FAULTS
 from chord_chaos.models.guarantees import DEFAULT_DELIVERY, DELIVERIES
@@ -47,9 +49,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from chord_chaos.harness.cluster.local import Cluster
     from chord_chaos.harness.run.batch import BatchRunner
 
+    enter_target(args)
     jobs = [Job(f, load_file(f)) for f in args.files]  # all input checked before any start
     plan = load_plan(args.faults) if args.faults else None
     delivery = args.delivery or (DEFAULT_DELIVERY if plan else None)
+    if args.delivery:
+        from chord_chaos.cli.config_option import check_delivery
+
+        check_delivery(args.delivery)  # --config's task_acks_late must not silently override it
     worst = EXIT_OK
     with contextlib.ExitStack() as stack:
         cluster = Cluster(backend=args.backend, nodes=args.nodes, concurrency=args.concurrency,
@@ -130,9 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"delivery configuration of a chaos cluster (default {DEFAULT_DELIVERY} "
                         "with --faults; without both, a plain cluster)")
     strict_option(r)
+    target_options(r)
     r.set_defaults(func=_cmd_run)
 
     add_campaign_commands(sub)
+    add_target_commands(sub)
 
     a = sub.add_parser("analyze", help="re-check a saved history or report without a cluster")
     a.add_argument("file")

@@ -82,7 +82,7 @@ class Progress:
             return
         kinds = ",".join(f"{x.kind}:{x.outcome}" for x in v.landings) or ",".join(
             f["kind"] for f in result.history.faults.get("faults", [])) or "none"
-        extra = "; ".join(x.message for x in v.violations) or "; ".join(v.reasons)
+        extra = "; ".join(x.message for x in v.violations) or "; ".join(v.reasons) or v.settings_note()
         self.console.print(f"[{time.monotonic() - self.t0:5.0f}s] {tally.scenario}/{tally.backend} "
                            f"#{tally.runs} faults={kinds} {v.verdict}"
                            f"{' anomalies=' + str(len(v.anomalies)) if v.anomalies else ''}"

@@ -91,6 +91,9 @@ class Prediction:
     happens_before: tuple[tuple[str, str], ...]
     chord_errors: tuple[str, ...]
     nodes: tuple[str, ...] = field(default=())
+    # chord body path -> the task nodes that receive its header's results as their first
+    # argument (the body, or a chain's first task, a group's members, a chord's header tasks)
+    chord_inputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def executions(self) -> dict[str, int]:
@@ -319,6 +322,14 @@ def _celery(path: str, c: Canvas) -> _Step:
     return path, _Steps(chain_steps(path, c))
 
 
+def _builds_chord(path: str, c: Canvas) -> bool:
+    """Whether Celery builds this node as a chord: a chord, or a chain that ``chain.__new__``
+    folds into one (``chain(group(a, b), t)`` is ``chord(group(a, b), t)``), which
+    ``chord.link_error`` then treats as a nested header chord."""
+    return isinstance(c, Chord) or (isinstance(c, Chain) and _led_by_group(path, c)
+                                    and _kind(_celery(path, c)[1]) == "chord")
+
+
 def _kind(node: _Node) -> str:
     if isinstance(node, Group):
         return "group"
@@ -488,9 +499,30 @@ def _prepare(steps: Sequence[_Step], group_led: bool) -> list[_Step]:
     return out
 
 
+class _HeaderResults(list):  # type: ignore[type-arg]
+    """A chord's header results on their way to the body's entry tasks, which record that they
+    got them (``Prediction.chord_inputs``); a plain list once a task's args are serialized."""
+
+    def __init__(self, values: list[Json], body: str) -> None:
+        super().__init__(values)
+        self.body = body
+
+
+def _same_results(a: Sequence[Json], b: Sequence[Json]) -> bool:
+    """The same header results, in any order (compared as JSON)."""
+    def dumps(xs: Sequence[Json]) -> list[str]:
+        return sorted(json.dumps(x, sort_keys=True) for x in xs)
+    return dumps(a) == dumps(b)
+
+
 class _Evaluator:
-    def __init__(self, allow_header_errbacks: bool) -> None:
+    def __init__(self, allow_header_errbacks: bool,
+                 header_orders: Mapping[str, Sequence[Json]] | None = None,
+                 unordered: bool = False) -> None:
         self.allow_header_errbacks = allow_header_errbacks
+        self.header_orders = header_orders or {}
+        self.unordered = unordered
+        self.entries: dict[str, list[str]] = {}
         self.calls: dict[str, list[Call]] = {}
         self.hb: set[tuple[str, str]] = set()
         self.chord_errors: list[str] = []
@@ -538,6 +570,10 @@ class _Evaluator:
         pkwargs: Mapping[str, Json],
         inherited: tuple[_Errback, ...],
     ) -> _Res:
+        if not t.immutable and pargs and isinstance(pargs[0], _HeaderResults):
+            fed = self.entries.setdefault(pargs[0].body, [])
+            if path not in fed:
+                fed.append(path)
         args = _roundtrip(list(t.args) if t.immutable else [*pargs, *t.args])
         kwargs = _roundtrip(dict(t.kwargs) if t.immutable else {**t.kwargs, **pkwargs})
         outcome, call = _execute(t.op, args, kwargs)
@@ -616,7 +652,7 @@ class _Evaluator:
     ) -> tuple[list[_Res], Outcome]:
         """Run group members in parallel; Ok(flattened values) or the union of failures."""
         results = [
-            self.run(p, m, pargs, pkwargs, errbacks + (chord_errbacks if isinstance(m, Chord)
+            self.run(p, m, pargs, pkwargs, errbacks + (chord_errbacks if _builds_chord(p, m)
                                                         else ()))
             for p, m in members
         ]
@@ -675,7 +711,7 @@ class _Evaluator:
                 *(r.ends for r in results if isinstance(r.outcome, Err))
             )
             self.chord_errors.append(body_path)
-            classes = _group_body_classes(header, results)
+            classes = _group_body_classes(header, results, self.unordered)
             self._errbacks(failed_ends, _body_errbacks(body_path, body_canvas, chord_eb, classes),
                            CHORD_ERROR, unknown_task_id(body_path))
             # get() follows parents and re-raises a failed header task's exception (the
@@ -686,7 +722,12 @@ class _Evaluator:
                 *(r.outcome.stored | r.outcome.raised for r in results if isinstance(r.outcome, Err))
             )
             return _Res(Err(raised, frozenset({CHORD_ERROR})), starts, header_ends)
-        body_res = self.run(body_path, body_canvas, (outcome.value,), {}, chord_eb)
+        values = outcome.value
+        given = self.header_orders.get(body_path)
+        if given is not None and _same_results(given, values):
+            values = _roundtrip(list(given))  # the header's results in the order the body got them
+        body_res = self.run(body_path, body_canvas, (_HeaderResults(values, body_path),), {},
+                            chord_eb)
         self._edges(header_ends, body_res.starts)
         if spec is not None and spec.link is not None:
             self._chord_link(f"{path}.link", spec.link, body_path, body_canvas, body_res)
@@ -774,22 +815,25 @@ def _body_errbacks(
     return own + linked
 
 
-def _group_body_classes(header: list[tuple[str, Canvas]], results: list[_Res]) -> frozenset[str]:
+def _group_body_classes(header: list[tuple[str, Canvas]], results: list[_Res],
+                        unordered: bool = False) -> frozenset[str]:
     """The exception ``_handle_group_chord_error`` passes a group body's errbacks: the
     ChordError's ``__cause__``, or the ChordError itself. Redis (``on_chord_part_return``):
     with a GroupResult in the header, ``join(propagate=True)`` raises the member's exception,
     wrapped in a ChordError without a cause ("Join error"); otherwise ``_unpack_chord_result``
     raises one caused by the first failed member's stored exception, in header order. Database
     (``unlock_chord``): the cause is what ``join()`` raises for the first failed member. The
-    model has no backend: any of these."""
-    first = next(r.outcome for r in results if isinstance(r.outcome, Err))
+    model has no backend: any of these. ``unordered`` (Redis with ``result_chord_ordered``
+    off): header results are stored in completion order, so the first failed one is any."""
+    failed = [r.outcome for r in results if isinstance(r.outcome, Err)]
+    firsts = failed if unordered else failed[:1]
     members: list[tuple[str, Canvas]] = []
     for p, c in header:
         grouped = as_group(p, c)
         members.extend(_unrolled_members(*grouped) if grouped else [(p, c)])
     redis = (frozenset({CHORD_ERROR}) if any(result_is_group(p, c) for p, c in members)
-             else first.stored)
-    return redis | first.raised
+             else frozenset().union(*(f.stored for f in firsts)))
+    return redis.union(*(f.raised for f in firsts))
 
 
 def _result_errbacks(
@@ -959,10 +1003,16 @@ def _check_callbacks(c: Task | Chord, path: str, w: Workload) -> None:
 # ---------------------------------------------------------------- entry point
 
 
-def predict(workload: Workload) -> Prediction:
-    """Predict the outcome, execution counts, inputs and ordering of a workload."""
+def predict(workload: Workload, header_orders: Mapping[str, Sequence[Json]] | None = None,
+            unordered: bool = False) -> Prediction:
+    """Predict the outcome, execution counts, inputs and ordering of a workload.
+
+    ``unordered``: chords may hand their bodies the header's results in any order (the Redis
+    backend with ``result_chord_ordered`` off); ``header_orders`` (chord body path -> header
+    results) then gives the order a body got, used where it is the same results as predicted,
+    so that everything after it is predicted from that order."""
     check_workload(workload)
-    ev = _Evaluator(workload.allow_error_cb_on_chord_header)
+    ev = _Evaluator(workload.allow_error_cb_on_chord_header, header_orders, unordered)
     res = ev.run("$", workload.canvas, workload.args, workload.kwargs)
     nodes = tuple(task_ids(workload.canvas))
     calls = {n: tuple(ev.calls.get(n, ())) for n in nodes}
@@ -985,4 +1035,5 @@ def predict(workload: Workload) -> Prediction:
         happens_before=edges,
         chord_errors=tuple(ev.chord_errors),
         nodes=nodes,
+        chord_inputs={body: tuple(fed) for body, fed in ev.entries.items()},
     )

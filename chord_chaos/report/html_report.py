@@ -74,6 +74,11 @@ def _findings(verdict: dict[str, Any]) -> str:
             for k in verdict.get("known_issues", [])]
     out += [f"<div class='box anomaly'>anomaly ({_e(a['property'])}, not promised): {_e(a['message'])}</div>"
             for a in verdict.get("anomalies", [])]
+    out += [f"<div class='box anomaly'>relaxed by <b>{_e(r['setting'])}</b> ({_e(', '.join(r['relaxes']))} "
+            f"not checked): {_e(r['why'])}</div>" for r in verdict.get("relaxed", [])]
+    if verdict.get("unmodelled_settings"):
+        out.append("<div class='box anomaly'>not modelled (applied, so a pass says nothing about "
+                   f"them): {_e(', '.join(verdict['unmodelled_settings']))}</div>")
     out += [f"<div class='box landing'>fault {_e(x['fault'])} ({_e(x['kind'])}) <b>{_e(x['outcome'])}</b>: "
             f"{_e(x['evidence'])}</div>" for x in verdict.get("landings", [])]
     return "\n".join(out) or "<p>No findings.</p>"

@@ -75,10 +75,17 @@ def build(result: RunResult, origin: Origin, report_dir: Path) -> dict[str, Any]
         "shrink": origin.shrink,
         "reproduction": origin.reproduction,
         "replay": f"chord-chaos replay {shlex.quote(str(report_path))} --times 10",
-        "rerun": (f"chord-chaos run --backend {h.backend} --delivery {h.delivery} --faults "
+        "rerun": (f"chord-chaos run --backend {h.backend} --delivery {h.delivery}{_celery_flag(h)} --faults "
                   f"{shlex.quote(str(report_dir / 'plan.json'))} "
                   f"{shlex.quote(str(report_dir / 'canvas.json'))}"),
     }
+
+
+def _celery_flag(h: History) -> str:
+    """`` --celery SPEC`` when the run used ``--celery`` (replay finds it in the history)."""
+    target = h.meta.get("celery")
+    spec = target.get("spec") if isinstance(target, dict) else None
+    return f" --celery {shlex.quote(str(spec))}" if spec else ""
 
 
 def write(result: RunResult, origin: Origin, root: Path, name: str) -> Path:

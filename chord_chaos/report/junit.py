@@ -10,6 +10,10 @@ from xml.etree import ElementTree as ET
 def write_junit(summary: dict[str, Any], path: Path,
                 register: list[dict[str, Any]] | None = None) -> Path:
     suite = ET.Element("testsuite", name="chord-chaos")
+    if summary.get("versions"):  # the Celery under test first: its version, spec, path, commit
+        props = ET.SubElement(suite, "properties")
+        for key, value in summary["versions"].items():
+            ET.SubElement(props, "property", name=key, value=str(value))
     failures = errors = skipped = 0
     for t in summary["scenarios"]:
         name = f"{t['scenario']}[{t['backend']},{t['delivery']}]"

@@ -201,6 +201,25 @@ def test_celery_4004_is_a_group_ending_chain_after_a_failed_step_only() -> None:
         {"task": "tag", "args": ["b"]}, {"task": "tag", "args": ["c"]}]}]})) == ["liveness"]
 
 
+def test_header_chain_group_after_failure_stalls_only_that_chord() -> None:
+    minimal = _entry("header-chain-group-after-failure").minimal_canvas
+    for backend in ("redis", "database"):
+        p, h = ran(minimal, backend=backend, skip=("$.chord.body", "$.link_error"))
+        assert _known(p, h) == ["header-chain-group-after-failure"] and verdict_of(p, h).verdict == "pass"
+    # the header chain's step returned a value, yet the chord stalled: not this bug
+    p, h = ran(minimal, skip=("$.chord.body", "$.link_error"),
+               results={"$.chord.header[0].chain[0]": {"ok": None}})
+    assert "liveness" in _violated(p, h)
+    # a chord whose header chain ends in a task, not a group, stalling the same way
+    plain = {"chord": {"header": [{"chain": [{"task": "fail"}, {"task": "tag", "args": ["a"]}]}],
+                       "body": {"task": "tag", "args": ["z"]}}, "link_error": {"task": "log_error"}}
+    assert _violated(*ran(plain, skip=("$.link_error",))) == ["executions", "liveness"]
+    # an errback elsewhere that did not run, beside the stalled chord
+    beside = {"group": [minimal, {"task": "fail", "link_error": {"task": "log_error"}}]}
+    p, h = ran(beside, skip=("$.group[0].chord.body", "$.group[0].link_error", "$.group[1].link_error"))
+    assert _violated(p, h) == ["executions", "executions", "liveness"]
+
+
 def test_nested_group_order_is_exactly_a_reversal_at_the_nested_groups() -> None:
     minimal = _entry("nested-group-order").minimal_canvas
     p, h = ran(minimal, client=ClientView("SUCCESS", [["b"], ["a"], ["c"]]))
@@ -409,6 +428,8 @@ NEGATIVE = {
     "redis-header-chord-group-body-chord":
         test_redis_header_chord_group_body_chord_is_the_innermost_result_in_place_of_the_header,
     "celery-4004": test_celery_4004_is_a_group_ending_chain_after_a_failed_step_only,
+    "header-chain-group-after-failure":
+        test_header_chain_group_after_failure_stalls_only_that_chord,
     "nested-group-order": test_nested_group_order_is_exactly_a_reversal_at_the_nested_groups,
     "retry-state-race": test_retry_state_race_needs_retry_stored_over_the_awaited_tasks_success,
     "group-body-continuation": test_group_body_continuation_is_the_continuation_run_once_per_member,

@@ -668,6 +668,16 @@ def test_a_chord_errback_reaches_chords_nested_in_the_header() -> None:
         {"ok": "ExpectedException"}, {"ok": "ChordError"}]
 
 
+def test_a_group_led_chain_in_the_header_is_a_nested_chord_for_the_errback() -> None:
+    # chain(group(a, b), fail) is built as chord(group(a, b), fail) by chain.__new__, so
+    # chord.link_error's nested-chord edge case reaches it; a one-member group is unrolled and
+    # the chain stays a chain, which it does not reach
+    p = P(chord([chain(group(tag("a"), tag("b")), T("fail"))], tag("z"), link_error=E))
+    assert p.executions["$.link_error"] == 2
+    p = P(chord([chain(group(tag("a")), T("fail"))], tag("z"), link_error=E))
+    assert p.executions["$.link_error"] == 1
+
+
 def test_a_nested_chords_header_failure_runs_the_chord_errback_for_both_chords() -> None:
     # _chord.link_error links the errback to chords in the header too: it runs for the inner
     # chord's ChordError and again for the outer one, as the database backend does. On redis
@@ -978,3 +988,45 @@ def test_a_chain_led_by_a_one_step_chain_of_a_group_is_group_led() -> None:
                    {"chain": [{"task": "tag", "args": ["e"]}, {"task": "tag", "args": ["f"]}]}]}
     with pytest.raises(CanvasError, match="not modelled"):
         predict(parse_workload(w))
+
+
+# ---------------------------------------------------------------- result_chord_ordered off
+
+
+def test_each_chord_records_the_tasks_its_header_results_reach() -> None:
+    """The entry tasks of a body: the body task, a chain's first task, a group's members, a
+    chord body's header tasks; never an immutable task, which ignores them."""
+    p = P(chain(chord([tag("a"), tag("b")], chain(tag("x"), tag("y"))),
+                chord([tag("c")], group(tag("g1"), tag("g2"), tag("s", si=True)))))
+    assert p.chord_inputs == {
+        "$.chain[0].chord.body": ("$.chain[0].chord.body.chain[0]",),
+        "$.chain[1].chord.body": ("$.chain[1].chord.body.group[0]",
+                                  "$.chain[1].chord.body.group[1]")}
+    nested = P(chord([tag("a")], chord([tag("h")], tag("z"))))
+    assert nested.chord_inputs["$.chord.body"] == ("$.chord.body.chord.header[0]",)
+    assert nested.chord_inputs["$.chord.body.chord.body"] == ("$.chord.body.chord.body",)
+
+
+def test_a_header_order_received_is_what_follows_the_body_when_it_is_the_same_results() -> None:
+    """Redis, result_chord_ordered off: the body gets the header's results in completion order
+    (RPUSH); everything after it follows from that order."""
+    w = parse_workload(chain(chord([tag("a"), tag("b")], tag("x")), tag("y")))
+    body = "$.chain[0].chord.body"
+    p = predict(w, {body: [["b"], ["a"]]}, unordered=True)
+    assert p.calls[body][0].args == [[["b"], ["a"]], "x"]
+    assert p.value == [[[["b"], ["a"]], "x"], "y"]
+    # not the same results (one lost, one duplicated): the header order stays predicted
+    for wrong in ([["b"]], [["b"], ["b"]], [["b"], ["a"], ["a"]], [["c"], ["a"]]):
+        assert predict(w, {body: wrong}, unordered=True).value == [[[["a"], ["b"]], "x"], "y"]
+
+
+def test_unordered_chords_let_a_group_bodys_errbacks_get_any_failed_members_class() -> None:
+    """_unpack_chord_result raises for the first failed result in the stored list, which is in
+    completion order when result_chord_ordered is off."""
+    canvas = chord([T("fail", "a"), T("add", 1, "x")],
+                   group(tag("b", link_error=T("log_error")), tag("c")))
+    ordered = P(canvas).calls["$.chord.body.group[0].link_error"][0].result
+    unordered = predict(parse_workload(canvas), unordered=True).calls[
+        "$.chord.body.group[0].link_error"][0].result
+    assert ordered == {"ok": "ExpectedException"}
+    assert unordered == {"ok": "<one of the exception classes ExpectedException TypeError>"}

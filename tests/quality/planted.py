@@ -3,6 +3,7 @@ PYTHONPATH: the project's own proof that its gate catches what it claims to."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -30,6 +31,48 @@ class Planted:
     budget: float = 60.0
 
 
+BUGS = [
+    Planted("body-published-twice", "backends/redis.py",
+            "app.amqp._retry_publish(callback.delay, resl)",
+            "(app.amqp._retry_publish(callback.delay, resl), app.amqp._retry_publish(callback.delay, resl))",
+            "the Redis backend publishes a completed chord's body twice"),
+    Planted("header-results-reversed", "backends/redis.py",
+            "resl = [unpack(tup, decode) for tup in resl]",
+            "resl = [unpack(tup, decode) for tup in resl][::-1]",
+            "the Redis backend hands a chord body its header results in reverse order"),
+    Planted("header-result-dropped", "backends/redis.py",
+            "resl = [unpack(tup, decode) for tup in resl]",
+            "resl = [unpack(tup, decode) for tup in resl][1:]",
+            "the Redis backend drops a chord's first header result"),
+    Planted("errbacks-never-called", "backends/base.py",
+            "    def _call_task_errbacks(self, request, exc, traceback):\n",
+            "    def _call_task_errbacks(self, request, exc, traceback):\n        return\n",
+            "a failed task's errbacks (link_error) are never called"),
+    Planted("old-style-errbacks-without-id", "backends/base.py",
+            "g.apply_async(\n                    (task_id,),",
+            "g.apply_async(\n                    (),",
+            "old-style errbacks are called without the failed task's id"),
+    Planted("retry-loses-args", "app/task.py",
+            "args = request.args if args is None else args",
+            "args = () if args is None else args",
+            "Task.retry() without args sends the next attempt no arguments"),
+    Planted("acks-late-ignored", "worker/request.py",
+            "    acks_late = task.acks_late\n",
+            "    acks_late = False\n",
+            "prefork acknowledges every task on receipt, acks_late or not",
+            scenarios=("worker-killed-mid-header",)),
+    Planted("reject-on-worker-lost-ignored", "worker/request.py",
+            "(self.task.reject_on_worker_lost and is_worker_lost",
+            "(False and is_worker_lost",
+            "a task whose pool process died is failed, not requeued, despite task_reject_on_worker_lost",
+            scenarios=("child-killed-mid-header",)),
+    Planted("chord-keys-expire-after-1s", "backends/base.py",
+            "    def chord_expires(self):\n",
+            "    def chord_expires(self):\n        return 1\n",
+            "a chord's Redis keys (and header results) expire after 1 s whatever result_chord_expires says"),
+]
+
+
 def plant(bug: Planted, into: Path) -> Path:
     """A copy of the installed Celery with ``bug`` in it; returns the PYTHONPATH entry."""
     source = Path(celery.__file__).parent
@@ -39,6 +82,24 @@ def plant(bug: Planted, into: Path) -> Path:
     text = target.read_text(encoding="utf-8")
     assert text.count(bug.old) == 1, f"{bug.name}: the line to change is not in {bug.path} once"
     target.write_text(text.replace(bug.old, bug.new), encoding="utf-8")
+    return root
+
+
+def as_checkout(root: Path) -> Path:
+    """Make a planted copy an installable checkout (what ``--celery PATH`` takes): a pyproject
+    with the installed Celery's own version and requirements."""
+    from importlib.metadata import requires, version
+
+    reqs = requires("celery") or []
+    plain = [r for r in reqs if "extra ==" not in r]
+    extras = {name: [r.split(";")[0].strip() for r in reqs if f'extra == "{name}"' in r]
+              for name in ("redis", "sqlalchemy")}
+    (root / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        f'[project]\nname = "celery"\nversion = "{version("celery")}"\n'
+        f"dependencies = {json.dumps(plain)}\n\n[project.optional-dependencies]\n"
+        + "".join(f"{name} = {json.dumps(lines)}\n" for name, lines in extras.items())
+        + '\n[tool.setuptools.packages.find]\ninclude = ["celery*"]\n', encoding="utf-8")
     return root
 
 

@@ -14,50 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.quality.planted import Planted, hunt, plant
+from tests.quality.planted import BUGS, Planted, hunt, plant
 
 pytestmark = pytest.mark.cluster
-
-BUGS = [
-    Planted("body-published-twice", "backends/redis.py",
-            "app.amqp._retry_publish(callback.delay, resl)",
-            "(app.amqp._retry_publish(callback.delay, resl), app.amqp._retry_publish(callback.delay, resl))",
-            "the Redis backend publishes a completed chord's body twice"),
-    Planted("header-results-reversed", "backends/redis.py",
-            "resl = [unpack(tup, decode) for tup in resl]",
-            "resl = [unpack(tup, decode) for tup in resl][::-1]",
-            "the Redis backend hands a chord body its header results in reverse order"),
-    Planted("header-result-dropped", "backends/redis.py",
-            "resl = [unpack(tup, decode) for tup in resl]",
-            "resl = [unpack(tup, decode) for tup in resl][1:]",
-            "the Redis backend drops a chord's first header result"),
-    Planted("errbacks-never-called", "backends/base.py",
-            "    def _call_task_errbacks(self, request, exc, traceback):\n",
-            "    def _call_task_errbacks(self, request, exc, traceback):\n        return\n",
-            "a failed task's errbacks (link_error) are never called"),
-    Planted("old-style-errbacks-without-id", "backends/base.py",
-            "g.apply_async(\n                    (task_id,),",
-            "g.apply_async(\n                    (),",
-            "old-style errbacks are called without the failed task's id"),
-    Planted("retry-loses-args", "app/task.py",
-            "args = request.args if args is None else args",
-            "args = () if args is None else args",
-            "Task.retry() without args sends the next attempt no arguments"),
-    Planted("acks-late-ignored", "worker/request.py",
-            "    acks_late = task.acks_late\n",
-            "    acks_late = False\n",
-            "prefork acknowledges every task on receipt, acks_late or not",
-            scenarios=("worker-killed-mid-header",)),
-    Planted("reject-on-worker-lost-ignored", "worker/request.py",
-            "(self.task.reject_on_worker_lost and is_worker_lost",
-            "(False and is_worker_lost",
-            "a task whose pool process died is failed, not requeued, despite task_reject_on_worker_lost",
-            scenarios=("child-killed-mid-header",)),
-    Planted("chord-keys-expire-after-1s", "backends/base.py",
-            "    def chord_expires(self):\n",
-            "    def chord_expires(self):\n        return 1\n",
-            "a chord's Redis keys (and header results) expire after 1 s whatever result_chord_expires says"),
-]
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])

@@ -147,3 +147,20 @@ def test_chromium_renders_the_violation_and_the_fault_window(tmp_path: Path) -> 
     assert red > 2000, f"the violation is not highlighted ({red} red pixels)"
     assert fault > 2000, f"the fault window is not shaded ({fault} pixels)"
     assert _near(pixels, (255, 255, 255), 0) < len(pixels) * 0.97  # not a blank page
+
+
+def test_a_run_under_settings_names_its_relaxations_and_unmodelled_settings(tmp_path: Path) -> None:
+    """The body's reordered input passes with result_chord_ordered off on Redis, and the page says
+    under which relaxation, and which settings the model did not know."""
+    events = list(correct_chord_events())
+    events[4] = replace(events[4], args=[[["b"], ["a"]], "z"])
+    events[5] = replace(events[5], outcome={"ok": [[["b"], ["a"]], "z"]})
+    settings = {"result_backend_transport_options": {"result_chord_ordered": False},
+                "task_time_limit": 60}
+    history = replace(chord_history(events, ClientView("SUCCESS", [[["b"], ["a"]], "z"])),
+                      meta={"t0_mono_ns": 0, "settings": settings})
+    result = from_history(history, tmp_path / "history.json")
+    assert result.verdict.verdict == "pass", result.verdict.to_json()
+    page = (write(result, Origin(), tmp_path, "settings").parent / "report.html").read_text()
+    assert "relaxed by <b>result_backend_transport_options.result_chord_ordered=false</b>" in page
+    assert "not modelled (applied, so a pass says nothing about them): task_time_limit" in page

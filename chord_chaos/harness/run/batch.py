@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import celery
 from celery.exceptions import TimeoutError as CeleryTimeout
 
 from chord_chaos.check.events import Event, executions_by_node
@@ -26,13 +25,16 @@ from chord_chaos.check.result import Job, RunResult
 from chord_chaos.check.verdict import check
 from chord_chaos.harness.cluster.protocols import RunnableCluster
 from chord_chaos.harness.infra.supervisor import raise_if_interrupted
+from chord_chaos.harness.infra.versions import celery_under_test
 from chord_chaos.harness.run.bounded_get import get_within
 from chord_chaos.harness.run.compile import compile_workload
 from chord_chaos.harness.run.history_files import save_history
 from chord_chaos.harness.run.ledger_reader import LedgerTail
 from chord_chaos.harness.run.stored_states import stored_states
+from chord_chaos.harness.worker.settings_env import user_settings
 from chord_chaos.models.canvas import workload_to_json
 from chord_chaos.models.semantics import Prediction, predict
+from chord_chaos.models.settings import delivery_in_force, with_canvas_settings
 
 POLL_INTERVAL = 0.01
 
@@ -60,6 +62,7 @@ class BatchRunner:
         self.settle = settle
         self.grace = grace
         self.tail = LedgerTail(cluster.ledger_dir)
+        self.settings = user_settings()  # --config: applied by the cluster's apps, recorded per run
 
     def run(self, jobs: Sequence[Job], batch: int = 8) -> Iterator[RunResult]:
         """Batches are pipelined: a batch's ledger settles while the next batch runs."""
@@ -100,6 +103,7 @@ class BatchRunner:
         return [self._finish(p, health) for p in pending]
 
     def _submit(self, job: Job) -> _Pending:
+        job = Job(job.label, with_canvas_settings(job.workload, self.settings))
         p = _Pending(job, predict(job.workload), uuid.uuid4().hex[:12], time.monotonic())
         try:
             sig = compile_workload(self.cluster.app, job.workload, p.run)
@@ -139,7 +143,8 @@ class BatchRunner:
             run=p.run, workload=workload_to_json(p.job.workload), backend=self.cluster.backend,
             client=p.client, events=events, timeout=self.timeout, states=states,
             harness_errors=errors, meta=run_meta(p.job.label, p.submitted, self.strict),
-            celery=celery.__version__,
+            celery=celery_under_test()["version"],
+            delivery=delivery_in_force(None, self.settings),
         )
         self.tail.forget(p.run)
         path = save_history(history, self.out_dir / "histories")  # on disk before any check runs
@@ -147,8 +152,15 @@ class BatchRunner:
 
 
 def run_meta(label: str, t0: float, strict: bool, **more: Any) -> dict[str, Any]:
-    """A history's meta: its job label, when it was submitted, and ``strict`` when asked for."""
+    """A history's meta: its job label, when it was submitted, the Celery settings of
+    ``--config`` (which the checks read), and ``strict`` when asked for."""
     meta: dict[str, Any] = {"label": label, "t0_mono_ns": int(t0 * 1e9), **more}
+    target = celery_under_test()
+    if "spec" in target:
+        meta["celery"] = target  # what --celery named: a checkout's path and commit included
+    settings = user_settings()
+    if settings:
+        meta["settings"] = settings  # --config: the checks relax what these settings take back
     if strict:
         meta["strict"] = True
     return meta

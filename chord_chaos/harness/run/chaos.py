@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import celery
 import redis
 from celery.exceptions import TimeoutError as CeleryTimeout
 from kombu.exceptions import OperationalError
@@ -32,6 +31,7 @@ from chord_chaos.harness.cluster import broker_probe
 from chord_chaos.harness.cluster.protocols import ChaosCluster
 from chord_chaos.harness.infra.errors import HarnessError
 from chord_chaos.harness.infra.supervisor import raise_if_interrupted
+from chord_chaos.harness.infra.versions import celery_under_test
 from chord_chaos.harness.run.batch import POLL_INTERVAL, run_meta, settle
 from chord_chaos.harness.run.bounded_get import get_within
 from chord_chaos.harness.run.compile import compile_workload
@@ -41,10 +41,12 @@ from chord_chaos.harness.run.latches import Latches
 from chord_chaos.harness.run.ledger_reader import LedgerTail
 from chord_chaos.harness.run.nemesis import Nemesis
 from chord_chaos.harness.run.stored_states import stored_states
+from chord_chaos.harness.worker.settings_env import user_settings
 from chord_chaos.models.canvas import workload_to_json
 from chord_chaos.models.faults import SLOW, FaultPlan
 from chord_chaos.models.guarantees import VISIBILITY_TIMEOUT
 from chord_chaos.models.semantics import predict
+from chord_chaos.models.settings import delivery_in_force, with_canvas_settings
 
 RECOVERY = VISIBILITY_TIMEOUT + 5.0  # a killed worker's message comes back after the visibility timeout
 ANCHOR_WAIT = 20.0  # an anchored fault whose anchor has not happened by then is skipped
@@ -152,6 +154,7 @@ class ChaosRunner:
         self.nemesis_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nemesis")
         self.broken: str | None = None  # why the cluster could not be reset after the last run
         self._stopping = threading.Event()
+        self.settings = user_settings()  # --config: applied by the cluster's apps, recorded per run
 
     def stop(self) -> None:
         """Ask the fault phase in flight to stop without healing (the cluster is being torn
@@ -167,6 +170,7 @@ class ChaosRunner:
         raise_if_interrupted()
         if self.broken is not None:
             raise HarnessError(f"the cluster could not be reset after the previous run: {self.broken}")
+        job = Job(job.label, with_canvas_settings(job.workload, self.settings))
         prediction = predict(job.workload)
         run = uuid.uuid4().hex[:12]
         latches = Latches(self.cluster.ledger_dir, run, plan)  # armed before any task can start
@@ -204,8 +208,8 @@ class ChaosRunner:
             client=view, events=events,
             states=stored_states(self.cluster.app, events) if view.status == "TIMEOUT" else {},
             timeout=round(client.deadline - t0, 3), harness_errors=tuple(harness_errors),
-            meta=run_meta(job.label, t0, self.strict, chaos=True), celery=celery.__version__,
-            delivery=self.cluster.delivery or "acks-early",
+            meta=run_meta(job.label, t0, self.strict, chaos=True), celery=celery_under_test()["version"],
+            delivery=delivery_in_force(self.cluster.delivery, self.settings),
             faults=plan.to_json(), nemesis=tuple(nemesis.records()),
             client_errors=tuple(client.errors), worker_exits=exits,
             deliveries=deliveries, broker=broker,

@@ -10,6 +10,7 @@ also records every message it sends and every one its pool starts (``deliveries.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from celery import Celery, Task, signals
 
 from chord_chaos.harness.worker import deliveries, latch, ledger
+from chord_chaos.harness.worker.settings_env import over, user_settings
 from chord_chaos.models.guarantees import DELIVERIES
 from chord_chaos.models.ops import OPS
 from chord_chaos.models.timeouts import CLUSTER_SETTINGS
@@ -51,7 +53,8 @@ def _sqlite_wal() -> None:
 def make_app(broker_url: str | None = None, backend_url: str | None = None,
              delivery: str | None = None) -> Celery:
     """``delivery`` (or CC_DELIVERY) names a configuration of ``models/guarantees.py``; without
-    one, Celery's defaults apply and the broker transport is not tuned for worker kills."""
+    one, Celery's defaults apply and the broker transport is not tuned for worker kills. The
+    user's settings (``--config``, in CC_CELERY_SETTINGS) are applied last, over all of these."""
     backend_url = backend_url or os.environ.get("CC_BACKEND_URL", "redis://127.0.0.1:6379/1")
     delivery = delivery or os.environ.get("CC_DELIVERY") or None
     if backend_url.startswith("db+sqlite"):
@@ -70,6 +73,9 @@ def make_app(broker_url: str | None = None, backend_url: str | None = None,
     )
     if delivery is not None:
         app.conf.update(DELIVERIES[delivery].celery_settings())
+    settings = user_settings()
+    if settings:
+        app.conf.update(over({name: app.conf.get(name) for name in settings}, settings))
     _register(app)
     return app
 
@@ -82,6 +88,13 @@ def close_app(app: Celery) -> None:
     subscribed = getattr(consumer, "subscribed_to", None)
     if isinstance(subscribed, set):
         subscribed.clear()
+    pubsub = getattr(consumer, "_pubsub", None)
+    if consumer is not None and pubsub is not None:
+        # Celery before 5.5 unsubscribes through the pubsub connection even with nothing
+        # subscribed, retrying for 20 s per result against the stopped server: drop it.
+        with contextlib.suppress(Exception):
+            pubsub.close()
+        consumer._pubsub = None
     app.close()
 
 

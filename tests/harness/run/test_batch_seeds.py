@@ -129,6 +129,16 @@ EXPLORED: dict[str, dict[str, object]] = {
         {"group": [{"task": "tag", "args": ["a"]}, {"task": "fail", "args": ["b"]}]},
         {"task": "tag", "args": ["t"], "link_error": _EB},
         {"chain": [{"task": "tag", "args": ["u"]}, {"task": "tag", "args": ["v"]}]}]},
+    # found by the dev-profile property test: chain(group(a, b), x) is built as a chord, so a
+    # chord's errback reaches it as a nested header chord (on its body), and runs twice
+    "group-led-chain-in-a-header-is-a-nested-chord-for-errbacks": {"chord": {
+        "header": [{"chain": [{"group": [{"task": "tag", "args": ["a"]}, {"task": "tag", "args": ["b"]}]},
+                              {"task": "fail", "args": ["c"]}]}],
+        "body": {"task": "tag", "args": ["d"]}}, "link_error": _EB},
+    "a-one-member-group-led-chain-in-a-header-is-not": {"chord": {
+        "header": [{"chain": [{"group": [{"task": "tag", "args": ["a"]}]},
+                              {"task": "fail", "args": ["c"]}]}],
+        "body": {"task": "tag", "args": ["d"]}}, "link_error": _EB},
 }
 
 
