@@ -7,8 +7,10 @@ times, so missing them in a few runs is expected and said so.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from packaging.version import Version
 
 from chord_chaos.check.known_issues import REGISTER, KnownIssue
 from chord_chaos.check.result import Job, RunResult
-from chord_chaos.check.verified_releases import VERIFIED_RELEASES
+from chord_chaos.check.verdict import check
 from chord_chaos.harness.cluster.local import Cluster
 from chord_chaos.harness.infra.versions import celery_under_test
 from chord_chaos.harness.run.batch import BatchRunner
@@ -58,8 +60,16 @@ def check_register(times: int, out: Path) -> list[dict[str, Any]]:
     return [{"id": k.id, "backend": k.backend, "celery_versions": k.celery_versions, "link": k.link,
              "installed_celery": installed, "version_listed": k.verified(installed),
              "flaky": k.flaky, "runs": times,
-             "reproduced": sum(any(i == k.id for i, _ in r.verdict.known) for r in found[k.id])}
+             "reproduced": sum(shows(k, r) for r in found[k.id])}
             for k in REGISTER]
+
+
+def shows(entry: KnownIssue, result: RunResult) -> bool:
+    """Whether the run shows the entry's mechanism: its explainer accounts for one of the run's
+    violations, checked strictly, whatever release ran it (what verifies a new release)."""
+    h = result.history
+    strict = check(result.prediction, replace(h, meta={**h.meta, "strict": True}))
+    return any(entry.explains(list(strict.violations), result.prediction, h))
 
 
 def record_verified(results: list[dict[str, Any]], release: str, module: Path | None = None) -> list[str]:
@@ -68,11 +78,14 @@ def record_verified(results: list[dict[str, Any]], release: str, module: Path | 
     import chord_chaos.check.verified_releases as data
 
     path = module or Path(data.__file__)
-    table = {k: list(v) for k, v in VERIFIED_RELEASES.items()}
+    text = path.read_text(encoding="utf-8")
+    assigned = next(n for n in ast.parse(text).body if isinstance(n, ast.AnnAssign)
+                    and isinstance(n.target, ast.Name) and n.target.id == "VERIFIED_RELEASES")
+    assert assigned.value is not None
+    table = {k: list(v) for k, v in ast.literal_eval(assigned.value).items()}
     added = [r["id"] for r in results if r["reproduced"] and release not in table.get(r["id"], [])]
     for entry in added:
         table.setdefault(entry, []).append(release)
-    text = path.read_text(encoding="utf-8")
     head = text[: text.index("VERIFIED_RELEASES")]
     rows = "".join(f"    {json.dumps(k)}: {_tuple(sorted(vs, key=Version))},\n" for k, vs in table.items())
     path.write_text(f"{head}VERIFIED_RELEASES: dict[str, tuple[str, ...]] = {{\n{rows}}}\n",

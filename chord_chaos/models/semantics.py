@@ -951,6 +951,12 @@ def _check(c: Canvas, path: str, n_in: int, kw_in: frozenset[str], w: Workload) 
         for i, item in enumerate(c.header):
             _check(item, f"{path}.chord.header[{i}]", n_in, kw_in, w)
         _check(c.body, f"{path}.chord.body", 1, frozenset(), w)
+        grouped = as_group(f"{path}.chord.body", c.body)
+        if grouped is not None and not _unrolled_members(*grouped):
+            raise CanvasError(f"{path}.chord.body", "a chord whose body is an empty group is not "
+                              "modelled: get() returns [] at once whatever its header does (the "
+                              "empty GroupResult is ready; found by the property test)",
+                              "give the body a task")
         if c.link is not None and not isinstance(c.body, Task):
             _check_chord_link(path, c)
         _check_callbacks(c, path, w)

@@ -309,6 +309,13 @@ def test_redis_chord_body_chord_error_is_a_hang_of_a_group_awaiting_it() -> None
     group_below = {"chord": {"header": [{"task": "fail"}], "body": {"chord": {"header": [], "body": {
         "group": [{"task": "tag", "args": ["b"]}]}}}}}
     assert _known(*ran(group_below)) == ["redis-chord-body-chord-error"]
+    # found by the property test: the body chord as a chain of that one chord, whose id it shares
+    one_step = {"chord": {"header": [{"task": "fail"}], "body": {"chain": [
+        group_below["chord"]["body"]]}}}
+    assert _known(*ran(one_step)) == ["redis-chord-body-chord-error"]
+    two_steps = {"chord": {"header": [{"task": "fail"}], "body": {"chain": [
+        group_below["chord"]["body"], {"task": "tag", "args": ["c"]}]}}}
+    assert _violated(*ran(two_steps)) == ["liveness"]  # a chain of more: not this mechanism
     # found by fuzz: the awaited group reached through a one-step chain that folds to it
     folded = {"chain": [{"group": [{"task": "tag", "args": ["a"]}, *minimal["group"]]}]}
     assert _known(*ran(folded)) == ["redis-chord-body-chord-error"]
@@ -339,6 +346,11 @@ def test_database_header_chord_body_chord_stalls_only_inside_a_chord() -> None:
     group_below = {"chord": {"header": [{"task": "fail"}], "body": {"chord": {"header": [], "body": {
         "group": [{"task": "tag", "args": ["b"]}]}}}}}
     assert _known(*ran(group_below, backend="database")) == [issue.id]
+    one_step = {"chord": {"header": [{"task": "fail"}], "body": {"chain": [group_below["chord"]["body"]]}}}
+    assert _known(*ran(one_step, backend="database")) == [issue.id]  # a chain of that one chord
+    two_steps = {"chord": {"header": [{"task": "fail"}], "body": {"chain": [
+        group_below["chord"]["body"], {"task": "tag", "args": ["c"]}]}}}
+    assert _violated(*ran(two_steps, backend="database")) == ["liveness"]
     # found by fuzz: the outer chord, never complete, never runs its errback
     with_errback = {**issue.minimal_canvas, "link_error": {"task": "tag", "args": ["e"]}}
     p, h = ran(with_errback, backend="database", skip=("$.link_error",))

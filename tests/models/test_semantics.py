@@ -878,6 +878,13 @@ def test_groups_after_a_leading_group_nest_when_a_task_ends_the_chain() -> None:
         P(chain(*g))
 
 
+def test_a_chord_whose_body_is_an_empty_group_is_refused() -> None:
+    # its GroupResult has nothing to wait for: get() returns [] even when the header fails
+    for body in (group(), group(group())):
+        with pytest.raises(CanvasError, match="a chord whose body is an empty group"):
+            P(chord([T("fail")], body))
+
+
 def test_a_failing_header_of_a_chord_bodied_chord_composed_into_a_body_is_refused() -> None:
     """chain(g1, g2 with a failure, g3, z): the failing chord(g2, chord(g3, z)) is g1's body;
     on Redis get() never resolves (redis-chord-body-chord-error), so it is not predicted."""

@@ -1,0 +1,49 @@
+"""Verifying the register on another release: an entry shows when its mechanism explains the
+minimal case's run whatever release ran it, and ``--record`` adds that release to its data."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import chord_chaos.check.verified_releases as data
+from chord_chaos.campaign.register import record_verified, shows
+from chord_chaos.check.known_issues import REGISTER
+from chord_chaos.check.result import Job, RunResult
+from chord_chaos.check.verdict import check
+from chord_chaos.models.canvas import parse_workload
+from tests.check.runs import ran
+
+
+def _result(canvas: dict[str, object], celery: str, **how: object) -> RunResult:
+    p, h = ran(canvas, **how)  # type: ignore[arg-type]
+    h = replace(h, celery=celery)
+    return RunResult(Job("x", parse_workload(canvas)), p, h, check(p, h), Path("h.json"))
+
+
+def test_an_entry_shows_on_a_release_it_does_not_excuse_yet() -> None:
+    entry = next(k for k in REGISTER if k.id == "celery-4004")
+    hung = _result(entry.minimal_canvas, "5.5.3")
+    assert hung.verdict.verdict == "violation" and not hung.verdict.known  # not verified on 5.5.3
+    assert shows(entry, hung)
+    assert not shows(entry, _result(entry.minimal_canvas, "5.5.3", resolved=True))  # it resolved
+    other = next(k for k in REGISTER if k.id == "nested-group-order")
+    assert not shows(other, hung)  # another entry's mechanism does not count
+
+
+def test_record_adds_the_release_to_the_entries_that_reproduced_only(tmp_path: Path) -> None:
+    module = tmp_path / "verified_releases.py"
+    shutil.copy(data.__file__, module)
+    results = [{"id": "celery-4004", "reproduced": 2}, {"id": "nested-group-order", "reproduced": 0}]
+    assert record_verified(results, "5.5.3", module) == ["celery-4004"]
+    assert record_verified(results, "5.5.3", module) == []  # recorded once
+    spec = importlib.util.spec_from_file_location("recorded", module)
+    assert spec is not None and spec.loader is not None
+    recorded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recorded)
+    table = recorded.VERIFIED_RELEASES
+    assert table["celery-4004"] == ("5.5.3", *data.VERIFIED_RELEASES["celery-4004"])  # version order
+    assert table["nested-group-order"] == data.VERIFIED_RELEASES["nested-group-order"]
+    assert set(table) == set(data.VERIFIED_RELEASES)
