@@ -59,7 +59,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q uv  # uv installs the rest in seconds, and builds --celery environments
-	@$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
+	@$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -e '.[dev]'
 	@touch $@
 
 lint: venv

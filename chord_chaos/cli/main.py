@@ -49,9 +49,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from chord_chaos.harness.cluster.local import Cluster
     from chord_chaos.harness.run.batch import BatchRunner
 
-    enter_target(args)
     jobs = [Job(f, load_file(f)) for f in args.files]  # all input checked before any start
     plan = load_plan(args.faults) if args.faults else None
+    enter_target(args)  # after: a bad file is refused before any environment is built
     delivery = args.delivery or (DEFAULT_DELIVERY if plan else None)
     if args.delivery:
         from chord_chaos.cli.config_option import check_delivery
