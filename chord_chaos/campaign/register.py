@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from chord_chaos.check.known_issues import REGISTER, KnownIssue
 from chord_chaos.check.result import Job, RunResult
 from chord_chaos.check.verdict import check
 from chord_chaos.harness.cluster.local import Cluster
+from chord_chaos.harness.infra.errors import HarnessError
 from chord_chaos.harness.infra.versions import celery_under_test
 from chord_chaos.harness.run.batch import BatchRunner
 from chord_chaos.harness.run.chaos import ChaosRunner
@@ -49,19 +52,67 @@ def _runs(entries: list[KnownIssue], times: int, out: Path) -> dict[str, list[Ru
     return results
 
 
-def check_register(times: int, out: Path) -> list[dict[str, Any]]:
+GROUPS_AT_ONCE = 5  # clusters at once (all five today): they mostly wait on hangs and recovery
+
+
+def _groups() -> list[list[KnownIssue]]:
     groups: dict[tuple[str, str | None], list[KnownIssue]] = {}
     for k in REGISTER:
         groups.setdefault((k.backend, k.delivery), []).append(k)
-    found: dict[str, list[RunResult]] = {}
-    for entries in groups.values():
-        found.update(_runs(entries, times, out))
+    return list(groups.values())
+
+
+def check_register(times: int, out: Path, at_once: int = GROUPS_AT_ONCE) -> list[dict[str, Any]]:
+    """Each cluster configuration's entries on one cluster; ``at_once`` configurations at a time,
+    each in a child process of its own (its own cluster and process group)."""
+    groups = _groups()
+    shown: dict[str, int] = {}
+    if at_once <= 1:
+        for i in range(len(groups)):
+            shown |= _shown(i, times, out)
+    else:
+        shown = _in_children(len(groups), times, out, at_once)
     installed = celery_under_test()["version"]
     return [{"id": k.id, "backend": k.backend, "celery_versions": k.celery_versions, "link": k.link,
              "installed_celery": installed, "version_listed": k.verified(installed),
-             "flaky": k.flaky, "runs": times,
-             "reproduced": sum(shows(k, r) for r in found[k.id])}
+             "flaky": k.flaky, "runs": times, "reproduced": shown.get(k.id, 0)}
             for k in REGISTER]
+
+
+def _shown(group: int, times: int, out: Path) -> dict[str, int]:
+    """Entry id -> in how many of its runs its mechanism showed, for one group."""
+    entries = _groups()[group]
+    found = _runs(entries, times, out)
+    return {k.id: sum(shows(k, r) for r in found[k.id]) for k in entries}
+
+
+def _in_children(n: int, times: int, out: Path, at_once: int) -> dict[str, int]:
+    """``python -m chord_chaos.campaign.register`` per group, ``at_once`` at a time. Ctrl-C here
+    is passed on to each child, which stops its cluster."""
+    from chord_chaos.campaign.target_runs import stop
+
+    shown: dict[str, int] = {}
+    pending = list(range(n))
+    running: list[subprocess.Popen[str]] = []
+    try:
+        while pending or running:
+            while pending and len(running) < at_once:
+                argv = [sys.executable, "-m", "chord_chaos.campaign.register", str(pending.pop(0)),
+                        str(times), str(out)]
+                running.append(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
+                                                start_new_session=True))
+            child = running[0]
+            stdout, _ = child.communicate()
+            running.pop(0)
+            if child.returncode != 0:
+                raise HarnessError(f"checking a register group failed (exit {child.returncode}); "
+                                   "see the lines above")
+            shown |= json.loads(stdout.strip().splitlines()[-1])
+    except KeyboardInterrupt:
+        for child in running:
+            stop(child)
+        raise
+    return shown
 
 
 def shows(entry: KnownIssue, result: RunResult) -> bool:
@@ -95,3 +146,13 @@ def record_verified(results: list[dict[str, Any]], release: str, module: Path | 
 
 def _tuple(items: list[str]) -> str:
     return f"({', '.join(map(json.dumps, items))}{',' if len(items) == 1 else ''})"
+
+
+if __name__ == "__main__":  # one group, for check_register: GROUP TIMES OUT; prints its counts
+    from chord_chaos.harness.infra.supervisor import signals_interrupt
+
+    with signals_interrupt():
+        try:
+            print(json.dumps(_shown(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]))))
+        except KeyboardInterrupt:
+            sys.exit(130)

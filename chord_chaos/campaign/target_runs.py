@@ -83,7 +83,7 @@ def run_files(target: Target, files: list[str], backend: str, timeout: float, re
     try:
         out, err = child.communicate()
     except KeyboardInterrupt:
-        _stop(child)
+        stop(child)
         raise
     lines = []
     for text in out.splitlines():
@@ -99,7 +99,7 @@ def run_files(target: Target, files: list[str], backend: str, timeout: float, re
     return sorted(outcomes, key=lambda o: order.get(o.file, len(files)))
 
 
-def _stop(child: subprocess.Popen[str]) -> None:
+def stop(child: subprocess.Popen[str]) -> None:
     """SIGINT once (it stops its cluster), SIGKILL to its group after STOP_GRACE."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signal.SIGINT)
