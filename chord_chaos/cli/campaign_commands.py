@@ -94,7 +94,7 @@ def add_campaign_commands(sub: Any) -> None:
     k.add_argument("--report-dir", default="reports/known-issues", help="histories of the check")
     k.add_argument("--record", action="store_true",
                    help="with --check: add the Celery checked to the verified releases of every "
-                        "entry that reproduced (chord_chaos/check/verified_releases.json)")
+                        "entry that reproduced (chord_chaos/check/verified_releases.py)")
     target_options(k)
     k.set_defaults(func=cmd_known_issues)
 

@@ -63,6 +63,7 @@ class BatchRunner:
         self.grace = grace
         self.tail = LedgerTail(cluster.ledger_dir)
         self.settings = user_settings()  # --config: applied by the cluster's apps, recorded per run
+        self.target = celery_under_test()  # read once: the same for every run of this process
 
     def run(self, jobs: Sequence[Job], batch: int = 8) -> Iterator[RunResult]:
         """Batches are pipelined: a batch's ledger settles while the next batch runs."""
@@ -142,8 +143,9 @@ class BatchRunner:
         history = History(
             run=p.run, workload=workload_to_json(p.job.workload), backend=self.cluster.backend,
             client=p.client, events=events, timeout=self.timeout, states=states,
-            harness_errors=errors, meta=run_meta(p.job.label, p.submitted, self.strict),
-            celery=celery_under_test()["version"],
+            harness_errors=errors,
+            meta=run_meta(p.job.label, p.submitted, self.strict, self.target, self.settings),
+            celery=self.target["version"],
             delivery=delivery_in_force(None, self.settings),
         )
         self.tail.forget(p.run)
@@ -151,14 +153,14 @@ class BatchRunner:
         return RunResult(p.job, p.prediction, history, check(p.prediction, history), path)
 
 
-def run_meta(label: str, t0: float, strict: bool, **more: Any) -> dict[str, Any]:
-    """A history's meta: its job label, when it was submitted, the Celery settings of
-    ``--config`` (which the checks read), and ``strict`` when asked for."""
+def run_meta(label: str, t0: float, strict: bool, target: dict[str, str], settings: dict[str, Any],
+             **more: Any) -> dict[str, Any]:
+    """A history's meta: its job label, when it was submitted, the Celery under test when
+    ``--celery`` named it, the Celery settings of ``--config`` (which the checks read), and
+    ``strict`` when asked for."""
     meta: dict[str, Any] = {"label": label, "t0_mono_ns": int(t0 * 1e9), **more}
-    target = celery_under_test()
     if "spec" in target:
         meta["celery"] = target  # what --celery named: a checkout's path and commit included
-    settings = user_settings()
     if settings:
         meta["settings"] = settings  # --config: the checks relax what these settings take back
     if strict:

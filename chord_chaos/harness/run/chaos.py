@@ -155,6 +155,7 @@ class ChaosRunner:
         self.broken: str | None = None  # why the cluster could not be reset after the last run
         self._stopping = threading.Event()
         self.settings = user_settings()  # --config: applied by the cluster's apps, recorded per run
+        self.target = celery_under_test()  # read once: the same for every run of this process
 
     def stop(self) -> None:
         """Ask the fault phase in flight to stop without healing (the cluster is being torn
@@ -208,7 +209,8 @@ class ChaosRunner:
             client=view, events=events,
             states=stored_states(self.cluster.app, events) if view.status == "TIMEOUT" else {},
             timeout=round(client.deadline - t0, 3), harness_errors=tuple(harness_errors),
-            meta=run_meta(job.label, t0, self.strict, chaos=True), celery=celery_under_test()["version"],
+            meta=run_meta(job.label, t0, self.strict, self.target, self.settings, chaos=True),
+            celery=self.target["version"],
             delivery=delivery_in_force(self.cluster.delivery, self.settings),
             faults=plan.to_json(), nemesis=tuple(nemesis.records()),
             client_errors=tuple(client.errors), worker_exits=exits,
