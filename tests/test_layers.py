@@ -1,6 +1,6 @@
 """Imports point one way, so that a package's name says what it may touch:
 
-models <- check <- harness (infra, worker <- cluster <- run) <- report, campaign <- cli;
+models <- check <- harness (infra, worker <- cluster <- run) <- report <- export, campaign <- cli;
 harness.infra <- target (the Celery under test) <- campaign, cli;
 scenarios (pure data over models) <- campaign. ``models`` and ``check`` are pure: no Celery,
 no I/O, no clock, so ``chord-chaos analyze`` re-checks a history without a cluster. Code that
@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "chord_chaos"
 IMPURE = {"celery", "kombu", "redis", "sqlalchemy", "billiard", "psutil", "socket", "subprocess",
           "time", "os", "random", "requests", "docker", "toxiproxy", "shutil"}
 FIRST_PARTY = ("models", "check", "scenarios", "harness.infra", "harness.worker", "harness.cluster",
-               "harness.run", "report", "target", "campaign", "cli")
+               "harness.run", "report", "export", "target", "campaign", "cli")
 # package -> the first-party packages it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
     "models": set(),
@@ -29,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "harness.cluster": {"models", "harness.infra", "harness.worker"},
     "harness.run": {"models", "check", "harness.infra", "harness.worker", "harness.cluster"},
     "report": {"models", "check", "harness.infra"},
+    "export": {"models", "check", "harness.infra", "report"},  # writes plain Celery, imports none
     "target": {"models", "harness.infra"},  # runs before any Celery is imported
     "campaign": {"models", "check", "scenarios", "harness.infra", "harness.cluster", "harness.run",
                  "report", "target"},
@@ -80,3 +81,10 @@ def test_every_module_is_in_a_package_with_a_docstring() -> None:
     for pkg in FIRST_PARTY:
         init = PACKAGE / pkg.replace(".", "/") / "__init__.py"
         assert ast.get_docstring(ast.parse(init.read_text())), f"{pkg} has no docstring saying what it holds"
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "export").glob("*.py")), ids=lambda p: p.name)
+def test_the_exporter_imports_no_celery(path: Path) -> None:
+    """It writes code for another machine's Celery: the one installed here must not leak in."""
+    bad = {n for n in _imports(path) if n.split(".")[0] in {"celery", "kombu", "redis"}}
+    assert not bad, f"export/{path.name} imports {sorted(bad)}"

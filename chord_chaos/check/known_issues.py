@@ -770,6 +770,17 @@ REGISTER: tuple[KnownIssue, ...] = (
 )
 
 
+def explainers(violations: list[Violation], prediction: Prediction, history: History
+               ) -> list[KnownIssue | None]:
+    """For each violation, the first entry whose mechanism explains it, on whatever release."""
+    explained: list[KnownIssue | None] = [None] * len(violations)
+    for entry in REGISTER:
+        for i, hit in enumerate(entry.explains(violations, prediction, history)):
+            if hit and explained[i] is None:
+                explained[i] = entry
+    return explained
+
+
 def match_known(
     violations: list[Violation], prediction: Prediction, history: History
 ) -> tuple[list[tuple[str, Violation]], list[Violation]]:
@@ -777,11 +788,7 @@ def match_known(
 
     An entry explains only the violations its mechanism accounts for, and only on the Celery
     releases where it was verified; elsewhere the violation stays, saying what it resembles."""
-    explained: list[KnownIssue | None] = [None] * len(violations)
-    for entry in REGISTER:
-        for i, hit in enumerate(entry.explains(violations, prediction, history)):
-            if hit and explained[i] is None:
-                explained[i] = entry
+    explained = explainers(violations, prediction, history)
     known: list[tuple[str, Violation]] = []
     unexplained: list[Violation] = []
     for v, issue in zip(violations, explained, strict=True):

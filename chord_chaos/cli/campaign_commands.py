@@ -352,7 +352,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from chord_chaos.campaign.replay import replay
-    from chord_chaos.report.json_report import ReportError, load
+    from chord_chaos.report.json_report import ReportError, load, record_rate
 
     if args.times < 1:
         raise UsageError(f"--times must be at least 1, got {args.times}")
@@ -376,6 +376,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     outcome = replay(report, args.times, Path(args.report_dir), show, strict=strict)
     lo, hi = outcome["ci95"]
     print(json.dumps(outcome))
+    record_rate(Path(args.report), outcome, strict)
     print(f"reproduced {outcome['reproduced']} of {outcome['runs']} "
           f"({100 * (outcome['rate'] or 0):.0f} %, 95 % interval {100 * lo:.0f}-{100 * hi:.0f} %)",
           file=sys.stderr)

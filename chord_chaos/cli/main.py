@@ -109,6 +109,22 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return exit_for(verdict.verdict)
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from chord_chaos.export.exporter import export
+    from chord_chaos.report.json_report import ReportError
+
+    try:
+        done = export(Path(args.report), Path(args.out) if args.out else None)
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write the export: {exc}; give a writable --out DIR") from None
+    for note in done.notes:
+        print(f"chord-chaos: note: {note}", file=sys.stderr)
+    print(json.dumps({"export": str(done.out), "files": [p.name for p in done.files]}))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chord-chaos", description="Check Celery canvases against a reference model.")
@@ -142,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_campaign_commands(sub)
     add_target_commands(sub)
+
+    e = sub.add_parser("export", help="write a report's failure as a plain-Celery reproduction and "
+                                      "an issue text (tasks.py, repro.py, README.md, ISSUE.md)")
+    e.add_argument("report", metavar="REPORT", help="a report.json written by run, chaos or fuzz")
+    e.add_argument("--out", metavar="DIR", default=None,
+                   help="where to write the files (default: export/ beside the report)")
+    e.set_defaults(func=_cmd_export)
 
     a = sub.add_parser("analyze", help="re-check a saved history or report without a cluster")
     a.add_argument("file")

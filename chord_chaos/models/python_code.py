@@ -4,7 +4,9 @@
 and ``op.si(...)``; callbacks go through a three-line helper, ``linked``, that calls
 ``sig.link``/``sig.link_error`` exactly as chord-chaos applies them (on a chord, Celery moves
 them to its body). ``from_python`` reads that code back without running it: a small reader of
-the few expression forms ``to_python`` writes, so the round trip can be checked for every canvas.
+the few expression forms ``to_python`` writes (and ``repro.py`` of ``chord-chaos export``, whose
+canvas settings are ``app.conf.X = ...`` statements), so the round trip can be checked for every
+canvas.
 """
 
 from __future__ import annotations
@@ -96,12 +98,17 @@ def from_python(code: str) -> Workload:
         raise CanvasError("<python>", f"not Python ({exc.msg})",
                           "give code written by predict --python") from None
     found: dict[str, ast.expr] = {}
+    config = {}
     for stmt in module.body:
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-            found[stmt.targets[0].id] = stmt.value
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
+            continue
+        target = stmt.targets[0]
+        if isinstance(target, ast.Name):
+            found[target.id] = stmt.value
+        elif isinstance(target, ast.Attribute) and ast.unparse(target.value) == "app.conf":
+            config[target.attr] = ast.literal_eval(stmt.value)  # repro.py's canvas settings
     if "canvas" not in found:
         raise CanvasError("<python>", "no `canvas = ...` assignment", "give code written by predict --python")
-    config = {}
     for line in code.splitlines():
         if line.startswith("# app.conf.") and " = " in line:
             key, _, value = line.removeprefix("# app.conf.").partition(" = ")

@@ -1,7 +1,8 @@
-"""``report.html``: one self-contained page (inline CSS and SVG, no script, no network) that a
-person would rather look at than read: the verdict, a timeline with one lane per worker
-process and one for the client, fault windows shaded, the violating tasks in red, and the
-canvas drawn as a tree with the same highlighting."""
+"""``report.html``: one self-contained page (inline CSS and SVG, no network; one line of script
+copies the canvas's code) that a person would rather look at than read: the verdict, a
+timeline with one lane per worker process and one for the client, fault windows shaded, the
+violating tasks in red, the canvas drawn as a tree with the same highlighting, and the canvas as
+the Celery code that builds it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 
 from chord_chaos.check.history import History
 from chord_chaos.check.lost_messages import lost_messages
+from chord_chaos.models.canvas import CanvasError, parse_workload
+from chord_chaos.models.python_code import to_python
 
 VIOLATION = "#d62728"
 FAULT = "#fdd49e"
@@ -52,7 +55,7 @@ def render_html(report: dict[str, Any]) -> str:
         f"<span class='kind'>{_e(report['backend'])} backend, {_e(report['delivery'])}</span></h1>",
         _findings(verdict),
         "<h2>Timeline</h2>", _timeline(report, bad_nodes),
-        "<h2>Canvas</h2>", _tree(report["canvas"], bad_nodes),
+        "<h2>Canvas</h2>", _tree(report["canvas"], bad_nodes), _code(report["canvas"]),
         "<h2>Outcome</h2>", _outcome(report), _messages(report["history"]),
         "<h2>Fault plan</h2>", f"<pre>{_e(json.dumps(report['plan'], indent=1))}</pre>",
         "<h2>Reproduce</h2>", _reproduce(report),
@@ -181,6 +184,19 @@ def _node(c: Any, path: str, bad: set[Any]) -> str:
     return (f"<li><span class='kind'>chord</span><ul class='tree'><li><span class='kind'>header</span>"
             f"<ul class='tree'>{header or '<li>(empty)</li>'}</ul></li><li><span class='kind'>body</span>"
             f"<ul class='tree'>{body}</ul></li></ul>{extras}</li>")
+
+
+def _code(canvas: Any) -> str:
+    """The canvas as Celery code (``predict --python``), with a button that copies it."""
+    try:
+        code = to_python(parse_workload(canvas))
+    except CanvasError as exc:
+        return f"<p>No Celery code for this canvas: {_e(exc)}</p>"
+    return ("<h3>As Celery code <button onclick=\"navigator.clipboard.writeText("
+            "document.getElementById('canvas-code').textContent)\">copy</button></h3>"
+            f"<pre id='canvas-code'>{_e(code)}</pre><p>The tasks: <code>chord-chaos export "
+            "report.json</code> writes them as plain Celery, with a script that reproduces this "
+            "run.</p>")
 
 
 def _outcome(report: dict[str, Any]) -> str:

@@ -100,6 +100,29 @@ def write(result: RunResult, origin: Origin, root: Path, name: str) -> Path:
     return report_dir / "report.json"
 
 
+RATE_FILE = "replay-rate.json"
+
+
+def record_rate(report_path: Path, outcome: dict[str, Any], strict: bool) -> None:
+    """Keep the last ``replay``'s rate beside the report (the report itself stays as the run
+    wrote it): ``export`` quotes it in the issue text. A report in a read-only place keeps none."""
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        write_atomic(report_path.parent / RATE_FILE, json.dumps(
+            {**outcome, "mode": "strict" if strict else "register",
+             "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
+
+
+def replay_rate(report_path: Path) -> dict[str, Any]:
+    """The rate ``record_rate`` kept, or {} (none kept, or not readable)."""
+    try:
+        rate = json.loads((report_path.parent / RATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return rate if isinstance(rate, dict) and isinstance(rate.get("runs"), int) else {}
+
+
 @dataclass(frozen=True)
 class SavedReport:
     """A report.json read back and checked: what replay relies on, typed (``raw`` is all of it)."""

@@ -37,6 +37,8 @@ def test_a_report_replays_with_a_rate(tmp_path: Path, capsys: pytest.CaptureFixt
     assert lines[3] == {"reproduced": 3, "runs": 3, "rate": 1.0,
                         "ci95": [round(wilson(3, 3)[0], 3), 1.0]}
     assert "reproduced 3 of 3" in err
+    kept = json.loads((report.parent / "replay-rate.json").read_text())  # what export quotes
+    assert (kept["reproduced"], kept["runs"], kept["mode"]) == (3, 3, "register")
 
     monkeypatch.undo()  # the register is back: the same run is a pass with a known issue
     assert main(["replay", str(report), "--times", "2", "--report-dir", str(tmp_path / "r")]) == 0

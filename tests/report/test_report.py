@@ -3,6 +3,7 @@ in headless Chromium with a screenshot."""
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import subprocess
@@ -87,6 +88,17 @@ def test_the_page_is_self_contained(tmp_path: Path) -> None:
     page = (_failing_report(tmp_path).parent / "report.html").read_text()
     assert "<script" not in page and " src=" not in page and "<link" not in page
     assert "$.chord.body" in page and "latency" in page and "inputs:" in page
+
+
+def test_the_page_shows_the_canvas_as_code_it_can_copy(tmp_path: Path) -> None:
+    from chord_chaos.models.python_code import from_python
+
+    path = _failing_report(tmp_path)
+    page = (path.parent / "report.html").read_text()
+    block = page.split("<pre id='canvas-code'>")[1].split("</pre>")[0]
+    code = html.unescape(block)
+    assert from_python(code) == load(path).workload
+    assert "navigator.clipboard.writeText(document.getElementById('canvas-code')" in page
 
 
 def test_the_page_names_the_messages_an_unresolved_run_lost() -> None:
