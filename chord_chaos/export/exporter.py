@@ -61,9 +61,8 @@ def case_of(report: SavedReport) -> Case:
 
 def _install(report: SavedReport) -> str:
     target = report.history.meta.get("celery")
-    if isinstance(target, dict) and target.get("path"):
-        commit = f" (commit {target['commit']})" if target.get("commit") else ""
-        return f"-e '{target['path']}[{{extras}}]'{commit}"
+    if isinstance(target, dict) and target.get("path"):  # a checkout: its version names the commit
+        return f"-e '{target['path']}[{{extras}}]'"
     version = str(report.raw.get("versions", {}).get("celery") or report.history.celery or "")
     return f"'celery[{{extras}}]=={version}'" if version else "'celery[{extras}]'"
 

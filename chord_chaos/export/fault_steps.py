@@ -2,7 +2,9 @@
 
 A worker, a pool process or a redis-server is found and signalled by pid (``inspect().active()``
 names the pool process running a task, ``INFO server`` a redis-server's pid), and a killed
-worker or redis-server is started again the way README.md starts it. A network fault needs a
+worker or redis-server is started again the way README.md starts it (the worker is stopped when
+the script ends, the redis-server left running in place of the one README.md started, its pid
+printed). A network fault needs a
 proxy between the processes (chord-chaos uses Toxiproxy): it becomes a commented step that
 points at ``chord-chaos replay``. Anchors name the task by its op, as seen in the reported run.
 """
@@ -21,7 +23,7 @@ PLAIN = {FaultKind.KILL_CHILD, FaultKind.KILL_WORKER, FaultKind.TERM_WORKER, Fau
 REDIS_KINDS = {FaultKind.KILL_REDIS, FaultKind.RESTART_REDIS, FaultKind.PAUSE_REDIS}
 
 HELPERS = '''
-STARTED = []  # processes repro.py started (a restarted worker or redis-server), stopped at the end
+STARTED = []  # workers repro.py started (in place of a killed one), stopped at the end
 INSPECT_TIMEOUT = 0.3
 
 
@@ -67,10 +69,13 @@ def redis_pid(url):
 
 
 def start_redis(url):
-    """redis-server again on `url`'s port, without persistence, as README.md starts it."""
+    """redis-server again on `url`'s port, without persistence, as README.md starts it. It is
+    left running when repro.py ends, in place of the one README.md started (the worker needs it)."""
     port = str(urlparse(url).port)
-    STARTED.append(subprocess.Popen(["redis-server", "--port", port, "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL))
+    server = subprocess.Popen(["redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    print(f"restarted redis-server on port {port}: pid {server.pid} (stop it with kill {server.pid})")
 
 
 def stop_started():

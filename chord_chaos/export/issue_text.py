@@ -71,7 +71,7 @@ def readme(case: Case, finding: Finding) -> str:
         f"# Reproduction: {finding.title}",
         "",
         f"Exported by chord-chaos from `{case.source}`. It needs Python, `redis-server` and "
-        f"{finding.install.format(extras=extras)}; nothing from chord-chaos.",
+        f"Celery {finding.versions.get('celery', '')}; nothing from chord-chaos.",
         "",
         "```sh",
         "python -m venv venv && . venv/bin/activate",
@@ -89,8 +89,9 @@ def readme(case: Case, finding: Finding) -> str:
         "servers elsewhere. Stop the worker and the server(s) with `kill %1 %2` (or Ctrl-C).",
     ]
     if case.faults.functions:
-        lines += ["", "`repro.py` applies the run's faults itself (see its `fault_*` functions); "
-                      "a worker or redis-server it starts again is stopped when it ends."]
+        lines += ["", "`repro.py` applies the run's faults itself (see its `fault_*` functions). A "
+                      "worker it starts again is stopped when it ends; a redis-server it restarts "
+                      "stays in place of yours, and it prints that server's pid."]
     if case.faults.commented:
         lines += ["", "Some faults need a proxy between the processes; they are commented in "
                       f"`repro.py`. To apply them, run chord-chaos: `{finding.replay}`."]

@@ -107,7 +107,7 @@ def repro_py(case: Case) -> str:
         f"OBSERVED_BY_CHORD_CHAOS = {case.observed!r}",
         f"HANG_ALLOWED = {case.hang_allowed!r}  # the faults excuse a result that never resolves",
         f"FAULT_FAILURE_ALLOWED = {case.exceptions_allowed!r}  # and a fault-induced failure",
-        f"GET_TIMEOUT = {GET_TIMEOUT!r}",
+        f"GET_TIMEOUT = float(os.environ.get(\"REPRO_GET_TIMEOUT\", {GET_TIMEOUT!r}))",
         "T0 = [0.0]",
     ]
     if case.faults.code:
@@ -142,6 +142,21 @@ def outcome(result):
         return {{"status": "FAILURE", "error": type(exc).__name__, "message": str(exc)[:200]}}
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def unsubscribe():
+    """Drop the result subscriptions now: a result freed at interpreter exit unsubscribes
+    through a connection that may be gone (a restarted server), and prints a traceback that is
+    not the bug."""
+    consumer = getattr(app.backend, "result_consumer", None)
+    if isinstance(getattr(consumer, "subscribed_to", None), set):
+        consumer.subscribed_to.clear()
+    if getattr(consumer, "_pubsub", None) is not None:
+        try:
+            consumer._pubsub.close()
+        except Exception:  # noqa: BLE001  (closing a connection to a server that is gone)
+            pass
+        consumer._pubsub = None
 
 
 def as_expected(seen):
@@ -179,7 +194,8 @@ def main():
     for step in steps:
         step.start()
     seen = outcome(result)
-    del result  # unsubscribe now, not at interpreter exit
+    del result
+    unsubscribe()
     for step in steps:
         step.join(GET_TIMEOUT)
     if "stop_started" in globals():

@@ -148,3 +148,12 @@ def test_an_unwritable_destination_is_one_line(tmp_path: Path, capsys: pytest.Ca
     assert len(err.strip().splitlines()) == 1 and "--out" in err
 
 
+
+
+def test_a_checkout_run_installs_that_checkout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, h = ran(NESTED.minimal_canvas, client=ClientView("SUCCESS", REVERSED))
+    h = replace(h, meta={**h.meta, "strict": True,
+                         "celery": {"spec": "/src/celery", "path": "/src/celery", "commit": "abc123"}})
+    path = write(from_history(h, tmp_path / "h.json"), Origin(), tmp_path, "checkout")
+    code, out, _ = _export(path, capsys)
+    assert code == 0 and "pip install -e '/src/celery[redis]'\n" in (out / "README.md").read_text()
