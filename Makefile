@@ -17,16 +17,19 @@ STRICT_FLAG := $(if $(STRICT),--strict)
 # requirement or a checkout's path; a settings module or JSON file. Default: the installed Celery.
 CELERY ?=
 CONFIG ?=
-TARGET_FLAGS := $(if $(CELERY),--celery '$(CELERY)') $(if $(CONFIG),--config '$(CONFIG)')
+# The broker every cluster runs: redis (default) or rabbitmq (README: "RabbitMQ and PostgreSQL").
+BROKER ?=
+TARGET_FLAGS := $(if $(CELERY),--celery '$(CELERY)') $(if $(CONFIG),--config '$(CONFIG)') \
+	$(if $(BROKER),--broker $(BROKER))
 # Tests and campaigns mostly wait on real processes (timeouts, visibility windows): two per core.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 GATE_SCENARIOS := broker-latency backend-resets worker-killed-mid-header worker-killed-mid-body \
 	child-killed-mid-header warm-shutdown-mid-header redis-restart-mid-chord worker-partitioned \
 	map-reduce hierarchical-rollup multi-stage-etl swarm
 
-.PHONY: setup redis chromium toxiproxy venv test lint unit bench chaos fuzz gate quality clean
+.PHONY: setup redis servers chromium toxiproxy venv test lint unit bench chaos fuzz gate quality clean
 
-setup: redis chromium toxiproxy venv
+setup: redis servers chromium toxiproxy venv
 
 # $(call apt,binary,package,purpose): install a Debian package when its binary is missing.
 define apt
@@ -37,9 +40,23 @@ define apt
 	else echo "$(1) is missing: run 'sudo apt-get install $(2)', then make setup again"; exit 1; fi
 endef
 
+# $(call apt_at,path glob,package,purpose): the same, for a package whose binaries are off PATH.
+define apt_at
+	@if ls $(1) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's $(2) ($(3))"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null; \
+	else echo "$(2) is missing: run 'sudo apt-get install $(2)', then make setup again"; exit 1; fi
+endef
+
 redis:
 	$(call apt,redis-server,redis-server,the broker and result backend)
 	$(call apt,ss,iproute2,counts the traffic that meets a network fault)
+
+# --broker rabbitmq and --backend postgres: the harness starts both itself (no system service).
+servers:
+	$(call apt_at,/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server,rabbitmq-server,the RabbitMQ broker)
+	$(call apt_at,/usr/lib/postgresql/*/bin/postgres,postgresql,the PostgreSQL result backend)
 
 chromium:
 	$(call apt,chromium,chromium,renders report.html for the screenshot test)

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 
 from chord_chaos.harness.infra.registry import STATE_DIR_NAME, STATE_DIR_VAR
 from chord_chaos.harness.infra.supervisor import Supervisor
+from chord_chaos.models.vocabulary import BROKER_VAR
 from chord_chaos.target.environment import CACHE_VAR
 from tests.helpers import REPO_ROOT
 
@@ -42,3 +43,10 @@ def sup(tmp_path: Path) -> Iterator[Supervisor]:
     supervisor = Supervisor(tmp_path / "state")
     yield supervisor
     supervisor.stop_all()
+
+
+@pytest.fixture(autouse=True)
+def _one_broker_per_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--broker`` sets CC_BROKER for the command's process; a test that ran one must not hand
+    its broker to the next test in the same worker."""
+    monkeypatch.delenv(BROKER_VAR, raising=False)

@@ -10,6 +10,7 @@ reproduces, and reported again in its minimal form. An unknown run is reported, 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from chord_chaos.harness.infra.versions import versions
 from chord_chaos.harness.run.chaos import ChaosRunner
 from chord_chaos.models.canvas import Workload, workload_to_json
 from chord_chaos.models.faults import FaultPlan
+from chord_chaos.models.vocabulary import BROKER_VAR
 from chord_chaos.report.json_report import Origin, write
 from chord_chaos.scenarios.scenario import Scenario
 
@@ -62,9 +64,19 @@ class _Live:
 
     def restart(self) -> None:
         self.close()
-        fresh = _Live.start(self.cluster.backend, self.cluster.delivery or "", self.runner.out_dir,
+        fresh = _Live.start(choice_of(self.cluster), self.cluster.delivery or "", self.runner.out_dir,
                             self.factory, self.runner.strict)
         self.cluster, self.runner = fresh.cluster, fresh.runner
+
+
+def choice_of(cluster: ChaosCluster) -> str:
+    """The backend as the command line named it (``postgres`` runs the database backend)."""
+    return str(getattr(cluster, "backend_choice", cluster.backend))
+
+
+def broker_in_use() -> str:
+    """The broker of this command's clusters (``--broker``, carried in the environment)."""
+    return os.environ.get(BROKER_VAR) or "redis"
 
 
 def signature(result: RunResult) -> Signature | None:
@@ -104,7 +116,7 @@ class Campaign:
         interrupted: str | None = None
         try:
             for i, ((scenario, backend), tally) in enumerate(zip(order, self.tallies, strict=True)):
-                if live is None or (live.cluster.backend, live.cluster.delivery) != (
+                if live is None or (choice_of(live.cluster), live.cluster.delivery) != (
                         backend, scenario.delivery):
                     if live is not None:
                         live.close()
@@ -144,8 +156,8 @@ class _Pair:
         database = None
         if self.campaign.database is not None:
             database = self.campaign.database / f"{self.scenario.name}-{self.backend}"
-        explore(self.scenario.cases(self.backend), self.seed, self.over, self.judge, self.found,
-                self.campaign.shrink_budget, database)
+        explore(self.scenario.cases(self.backend, broker_in_use()), self.seed, self.over,
+                self.judge, self.found, self.campaign.shrink_budget, database)
 
     def over(self) -> bool:
         """Past the share, or the next run (as long as the average so far) would overrun it."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -28,6 +29,7 @@ from chord_chaos.harness.run.batch import BatchRunner
 from chord_chaos.harness.run.chaos import ChaosRunner
 from chord_chaos.models.canvas import parse_workload
 from chord_chaos.models.faults import parse_plan
+from chord_chaos.models.vocabulary import BROKER_VAR
 
 
 def _runs(entries: list[KnownIssue], times: int, out: Path) -> dict[str, list[RunResult]]:
@@ -55,10 +57,16 @@ def _runs(entries: list[KnownIssue], times: int, out: Path) -> dict[str, list[Ru
 GROUPS_AT_ONCE = 5  # clusters at once (all five today): they mostly wait on hangs and recovery
 
 
+def _broker() -> str:
+    return os.environ.get(BROKER_VAR) or "redis"
+
+
 def _groups() -> list[list[KnownIssue]]:
+    """Entries by cluster configuration; a transport's own bug only on its broker."""
     groups: dict[tuple[str, str | None], list[KnownIssue]] = {}
     for k in REGISTER:
-        groups.setdefault((k.backend, k.delivery), []).append(k)
+        if _broker() in k.brokers:
+            groups.setdefault((k.backend, k.delivery), []).append(k)
     return list(groups.values())
 
 
@@ -73,9 +81,10 @@ def check_register(times: int, out: Path, at_once: int = GROUPS_AT_ONCE) -> list
     else:
         shown = _in_children(len(groups), times, out, at_once)
     installed = celery_under_test()["version"]
-    return [{"id": k.id, "backend": k.backend, "celery_versions": k.celery_versions, "link": k.link,
-             "installed_celery": installed, "version_listed": k.verified(installed),
-             "flaky": k.flaky, "runs": times, "reproduced": shown.get(k.id, 0)}
+    return [{"id": k.id, "backend": k.backend, "broker": _broker(), "celery_versions": k.celery_versions,
+             "link": k.link, "installed_celery": installed, "version_listed": k.verified(installed),
+             "flaky": k.flaky, "runs": times, "reproduced": shown.get(k.id, 0),
+             "applies": _broker() in k.brokers}
             for k in REGISTER]
 
 

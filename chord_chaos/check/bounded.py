@@ -25,6 +25,7 @@ from chord_chaos.check.exact import (
     start_end_times,
 )
 from chord_chaos.check.history import History
+from chord_chaos.check.redelivery import redelivery
 from chord_chaos.check.resolve import Expected, expect, ledger_task_ids
 from chord_chaos.models.semantics import Prediction
 from chord_chaos.models.vocabulary import CheckName
@@ -152,5 +153,5 @@ def worker_exits(p: Prediction, h: History) -> list[Finding]:
 
 
 FAULT_CHECKS: tuple[Callable[[Prediction, History], list[Finding]], ...] = (
-    liveness, outcome, executions, unfinished, inputs, results, order, worker_exits,
+    liveness, outcome, executions, unfinished, inputs, results, order, worker_exits, redelivery,
 )

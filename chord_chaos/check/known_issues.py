@@ -77,6 +77,7 @@ class KnownIssue:
     delivery: str | None = None  # a chaos cluster with this delivery configuration, with ``plan``
     plan: dict[str, Any] | None = None
     flaky: bool = False  # reproduces only at times: a check that misses it is not news
+    brokers: tuple[str, ...] = ("redis", "rabbitmq")  # a transport's own bug: only its broker
 
     @property
     def verified_on(self) -> tuple[str, ...]:
@@ -732,7 +733,7 @@ REGISTER: tuple[KnownIssue, ...] = (
                                   "body": {"task": "tag", "args": ["z"]}}},
         explains=each(_worker_exit_on_reconnect), backend="database", delivery="acks-late",
         plan={"faults": [{"kind": "restart_redis", "target": "broker", "at": 0.3, "duration": 0.1}]},
-        flaky=True,
+        flaky=True, brokers=("redis",),
     ),
     KnownIssue(
         id="worker-lost-after-success",
@@ -765,7 +766,7 @@ REGISTER: tuple[KnownIssue, ...] = (
                                   "body": {"task": "tsum"}}},
         explains=each(_message_lost_off_queue), delivery="acks-late",
         plan={"faults": [{"kind": "kill_worker", "target": "w0", "at": 0.0, "duration": 0.05}]},
-        flaky=True,
+        flaky=True, brokers=("redis",),
     ),
 )
 
@@ -774,7 +775,10 @@ def explainers(violations: list[Violation], prediction: Prediction, history: His
                ) -> list[KnownIssue | None]:
     """For each violation, the first entry whose mechanism explains it, on whatever release."""
     explained: list[KnownIssue | None] = [None] * len(violations)
+    broker = str(history.meta.get("broker") or "redis")
     for entry in REGISTER:
+        if broker not in entry.brokers:
+            continue  # kombu's Redis transport cannot explain what a RabbitMQ run did
         for i, hit in enumerate(entry.explains(violations, prediction, history)):
             if hit and explained[i] is None:
                 explained[i] = entry

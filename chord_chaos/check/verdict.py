@@ -21,6 +21,7 @@ from chord_chaos.check.effectiveness import Landing, landings
 from chord_chaos.check.exact import CHECKS, Violation
 from chord_chaos.check.history import History
 from chord_chaos.check.known_issues import match_known
+from chord_chaos.check.redelivery import broker_of
 from chord_chaos.check.settings import (
     prediction_for,
     relaxed_in,
@@ -131,13 +132,13 @@ def _property_of(v: Violation, h: History) -> str:
 
 def _fault_findings(p: Prediction, h: History, relaxed: tuple[Relaxation, ...] = ()
                     ) -> tuple[list[Violation], list[tuple[str, Violation]]]:
-    promised = weakened(promise(DELIVERIES[h.delivery], parse_plan(h.faults, "history.faults")),
-                        relaxed)
+    promised = weakened(promise(DELIVERIES[h.delivery], parse_plan(h.faults, "history.faults"),
+                                broker_of(h)), relaxed)
     violations: list[Violation] = []
     anomalies: list[tuple[str, Violation]] = []
     for c in FAULT_CHECKS:
-        for prop, v in c(p, h):
-            if prop == SAFETY or getattr(promised, prop):
+        for prop, v in c(p, h):  # prompt redelivery: its check runs only where it is promised
+            if prop == SAFETY or getattr(promised, prop, True):
                 violations.append(v)
             else:
                 anomalies.append((prop, v))

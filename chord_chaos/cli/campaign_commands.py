@@ -23,7 +23,7 @@ from chord_chaos.cli.input import (
     exit_for_signal,
 )
 from chord_chaos.cli.target import enter_target, report_celery, target_options
-from chord_chaos.models.vocabulary import BACKENDS
+from chord_chaos.models.vocabulary import BACKEND_CHOICES, BACKENDS, BROKER_VAR, BROKERS
 
 PLAIN_PROGRESS = "CC_PLAIN_PROGRESS"  # set for shard children: one line per run, no live table
 
@@ -34,7 +34,7 @@ def add_campaign_commands(sub: Any) -> None:
     c.add_argument("--scenario", action="append", default=None, metavar="NAME",
                    help="a scenario to run (repeatable; default all, see 'chord-chaos scenarios')")
     c.add_argument("--backend", action="append", default=None, metavar="NAME",
-                   help="redis or database (repeatable; default each scenario's own)")
+                   help="redis, database or postgres (repeatable; default each scenario's own)")
     c.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
     _drawing_options(c, "reports", ".hypothesis/chaos", "case")
     c.add_argument("--shard", default=None, metavar="I/N",
@@ -54,8 +54,9 @@ def add_campaign_commands(sub: Any) -> None:
 
     f = sub.add_parser("fuzz", help="check generated canvases on real workers, no faults, within a budget")
     f.add_argument("--budget", type=float, default=60.0, help="seconds (default 60)")
-    f.add_argument("--backend", action="append", default=None, choices=[str(b) for b in BACKENDS],
-                   help="redis or database (repeatable; default both, each an equal share)")
+    f.add_argument("--backend", action="append", default=None, choices=list(BACKEND_CHOICES),
+                   help="redis, database or postgres (repeatable; default redis and database, "
+                        "each an equal share)")
     f.add_argument("--seed", type=int, default=0,
                    help="seed (default 0): the same seed draws the same canvases")
     _drawing_options(f, "reports/fuzz", ".hypothesis/fuzz", "batch")
@@ -144,12 +145,15 @@ def _exit_for_summary(summary: Summary, fail_on: str = "unknown") -> int:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
-    from chord_chaos.scenarios.registry import registry
+    """Each scenario with the backends it runs on per broker (postgres only when asked for)."""
+    from chord_chaos.scenarios.registry import pairs_of, registry
 
     known = registry()
     width = max(map(len, known))
+    print(f"{'scenario':<{width}}  {'delivery':<16} {'redis broker':<24} {'rabbitmq broker':<24} summary")
     for s in known.values():
-        print(f"{s.name:<{width}}  {s.delivery:<16} {'/'.join(s.backends):<14} {s.summary}")
+        where = ["/".join(pairs_of(s, b)) or "-" for b in BROKERS]
+        print(f"{s.name:<{width}}  {s.delivery:<16} {where[0]:<24} {where[1]:<24} {s.summary}")
     return EXIT_OK
 
 
@@ -161,7 +165,7 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     from chord_chaos.scenarios.registry import ScenarioError, select
 
     try:
-        pairs = select(args.scenario, args.backend)
+        pairs = select(args.scenario, args.backend, os.environ.get(BROKER_VAR) or "redis")
     except ScenarioError as exc:
         raise UsageError(str(exc)) from None
     shard, shards = _budget_workers_shard(args)
@@ -401,6 +405,9 @@ def cmd_known_issues(args: argparse.Namespace) -> int:
 
     results = check_register(args.times, Path(args.report_dir))
     for r in results:
+        if not r["applies"]:
+            print(f"{r['id']}: not checked on the {r['broker']} broker (a bug of another transport)")
+            continue
         state = "reproduces" if r["reproduced"] else "DID NOT REPRODUCE"
         hint = "" if r["reproduced"] else (
             " (flaky: expected at times)" if r["flaky"] else " - fixed in this Celery? check its link")

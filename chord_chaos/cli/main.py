@@ -30,7 +30,7 @@ from chord_chaos.models.canvas import parse_workload
 from chord_chaos.models.faults import NO_FAULTS
 from chord_chaos.models.guarantees import DEFAULT_DELIVERY, DELIVERIES
 from chord_chaos.models.semantics import predict
-from chord_chaos.models.vocabulary import BACKENDS
+from chord_chaos.models.vocabulary import BACKEND_CHOICES
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -138,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run canvas files on a real cluster and check them")
     r.add_argument("files", nargs="+", metavar="FILE")
-    r.add_argument("--backend", choices=[str(b) for b in BACKENDS], default="redis")
+    r.add_argument("--backend", choices=list(BACKEND_CHOICES), default="redis",
+                   help="redis, database (SQLite, or --database-url) or postgres (a PostgreSQL "
+                        "server the harness starts); default redis")
     r.add_argument("--timeout", type=float, default=30.0,
                    help="seconds each result may take to resolve (default 30)")
     r.add_argument("--nodes", type=int, default=2, help="worker nodes (default 2)")

@@ -1,4 +1,5 @@
-"""``--celery SPEC`` and ``--config FILE``: the Celery under test and the settings applied to it.
+"""``--celery SPEC``, ``--config FILE`` and ``--broker``: the Celery under test, the settings
+applied to it and the broker it runs on.
 
 A command given ``--celery`` builds (or reuses) that Celery's isolated environment and executes
 itself again inside it, with the same arguments: the client and every worker it starts then run
@@ -8,11 +9,13 @@ the Celery under test, and nothing of the project's own environment is imported 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 from chord_chaos.cli.input import UsageError
 from chord_chaos.harness.infra.versions import celery_under_test
+from chord_chaos.models.vocabulary import BROKER_VAR, BROKERS
 
 if TYPE_CHECKING:
     from chord_chaos.check.history import History
@@ -26,11 +29,14 @@ def target_options(parser: Any, default: str = "the Celery installed with chord-
     parser.add_argument("--config", default=None, metavar="FILE",
                         help="Celery settings for the client and every worker: a Python module "
                              "(.py) or a JSON object")
+    parser.add_argument("--broker", default=None, choices=[str(b) for b in BROKERS],
+                        help="the broker every cluster runs: redis (default) or rabbitmq (a "
+                             "RabbitMQ node the harness starts)")
 
 
 def enter_target(args: argparse.Namespace, spec: str | None = None) -> None:
     """Run the rest of this command on the Celery of ``--celery`` (or ``spec``), then apply
-    ``--config``. Returns only in the process that runs the command; may replace it."""
+    ``--broker`` and ``--config``. Returns only in the process that runs the command; may replace it."""
     from chord_chaos.target.environment import EnvironmentError_, enter
     from chord_chaos.target.spec import SpecError
 
@@ -41,6 +47,9 @@ def enter_target(args: argparse.Namespace, spec: str | None = None) -> None:
                   announce=lambda line: print(f"chord-chaos: {line}", file=sys.stderr, flush=True))
         except (SpecError, EnvironmentError_) as exc:
             raise UsageError(str(exc)) from None
+    broker = getattr(args, "broker", None)
+    if broker:
+        os.environ[BROKER_VAR] = broker  # every cluster of this command, and its child processes
     config = getattr(args, "config", None)
     if config:
         from chord_chaos.cli.config_option import apply_config

@@ -49,11 +49,12 @@ def _observed(report: SavedReport) -> dict[str, Any]:
 
 def case_of(report: SavedReport) -> Case:
     faults = fault_steps(report.plan, report.history)
-    kept = promise(DELIVERIES[report.delivery], report.plan)
+    kept = promise(DELIVERIES[report.delivery], report.plan, report.broker)
     return Case(
         workload=report.workload, expected=_expected(report), observed=_observed(report),
-        backend=str(report.backend), source=str(report.path), settings=dict(CLUSTER_SETTINGS),
-        delivery=DELIVERIES[report.delivery].celery_settings() if report.chaos else {},
+        backend=str(report.backend), source=str(report.path), broker=report.broker,
+        database=report.history.meta.get("database"), settings=dict(CLUSTER_SETTINGS),
+        delivery=DELIVERIES[report.delivery].celery_settings(report.broker) if report.chaos else {},
         user_settings=dict(report.history.meta.get("settings") or {}), faults=faults,
         exceptions_allowed=not kept.exact_outcome, hang_allowed=not kept.liveness,
         replay=str(report.raw.get("replay", "chord-chaos replay report.json")))

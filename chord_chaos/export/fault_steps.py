@@ -6,7 +6,8 @@ worker or redis-server is started again the way README.md starts it (the worker 
 the script ends, the redis-server left running in place of the one README.md started, its pid
 printed). A network fault needs a
 proxy between the processes (chord-chaos uses Toxiproxy): it becomes a commented step that
-points at ``chord-chaos replay``. Anchors name the task by its op, as seen in the reported run.
+points at ``chord-chaos replay``, and so does a RabbitMQ or PostgreSQL restart (the user's
+server is theirs to restart). Anchors name the task by its op, as seen in the reported run.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from chord_chaos.check.history import History
 from chord_chaos.models.canvas import Task, parse_workload, walk
-from chord_chaos.models.faults import Fault, FaultPlan, node_role
+from chord_chaos.models.faults import SERVER_KINDS, Fault, FaultPlan, node_role
 from chord_chaos.models.vocabulary import FaultKind
 
 PLAIN = {FaultKind.KILL_CHILD, FaultKind.KILL_WORKER, FaultKind.TERM_WORKER, FaultKind.KILL_REDIS,
@@ -186,6 +187,8 @@ def _comment(fault: Fault) -> str:
             f"{fault.at:g} s after start #{fault.anchor.count} of a {fault.anchor.role} task"
             if fault.anchor.event == "start" else
             f"{fault.at:g} s after end #{fault.anchor.count} of a {fault.anchor.role} task")
+    if fault.kind in SERVER_KINDS:
+        return f"{fault.kind} (the {fault.target}'s server), {when}, for {fault.duration:g} s"
     params = ", ".join(f"{k}={v:g}" for k, v in fault.params.items())
     return (f"{fault.kind}{f' ({params})' if params else ''} on the link {fault.target}, {when}, "
             f"for {fault.duration:g} s")

@@ -61,12 +61,17 @@ def _features(case: Case) -> set[str]:
 
 def server_commands(case: Case) -> list[str]:
     ports = sorted({u.split(":")[2].split("/")[0] for u in urls(case) if u.startswith("redis://")})
-    return [f"redis-server --port {p} --bind 127.0.0.1 --save '' --appendonly no &" for p in ports]
+    commands = [f"redis-server --port {p} --bind 127.0.0.1 --save '' --appendonly no &" for p in ports]
+    if case.broker == "rabbitmq":
+        commands.insert(0, "sudo rabbitmq-server &  # or a RabbitMQ you run: set REPRO_BROKER_URL")
+    return commands
 
 
 def readme(case: Case, finding: Finding) -> str:
     commands = [*server_commands(case), f"{WORKER} &", "python repro.py"]
-    extras = "redis,sqlalchemy" if case.backend == "database" else "redis"
+    extras = {"postgres": "redis,sqlalchemy", None: "redis"}.get(case.database, "redis")
+    if case.backend == "database":
+        extras = "redis,sqlalchemy"
     lines = [
         f"# Reproduction: {finding.title}",
         "",
@@ -75,7 +80,8 @@ def readme(case: Case, finding: Finding) -> str:
         "",
         "```sh",
         "python -m venv venv && . venv/bin/activate",
-        f"pip install {finding.install.format(extras=extras)}",
+        f"pip install {finding.install.format(extras=extras)}"
+        + (" 'psycopg[binary]'" if case.database == "postgres" else ""),
         "```",
         "",
         "Then, in this directory, start the server(s) and a worker, and run the script:",
@@ -102,6 +108,18 @@ def readme(case: Case, finding: Finding) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _broker(case: Case, v: dict[str, str]) -> str:
+    if case.broker == "rabbitmq":
+        return f"RabbitMQ ({v.get('rabbitmq-server', 'rabbitmq-server')})"
+    return f"Redis ({v.get('redis-server', 'redis-server').split(' sha=')[0]})"
+
+
+def _backend(case: Case) -> str:
+    if case.backend == "redis":
+        return "Redis"
+    return f"SQLAlchemy database ({'PostgreSQL' if case.database == 'postgres' else 'SQLite'})"
+
+
 def _outcome(o: dict[str, Any], past: bool) -> str:
     """``return `[1]``` / ``raise `ChordError``` (or in the past tense, and ``never returned``)."""
     verb = ("returned", "raised") if past else ("return", "raise")
@@ -123,8 +141,7 @@ def issue(case: Case, finding: Finding) -> str:
         "",
         f"- Celery {v.get('celery', '?')}, kombu {v.get('kombu', '?')}, redis-py "
         f"{v.get('redis-py', '?')}, Python {v.get('python', '?')}",
-        f"- Broker: Redis ({v.get('redis-server', 'redis-server').split(' sha=')[0]}); result "
-        f"backend: {'Redis' if case.backend == 'redis' else 'SQLAlchemy database (SQLite)'}",
+        f"- Broker: {_broker(case, v)}; result backend: {_backend(case)}",
     ]
     settings = {**case.delivery, **case.user_settings, **dict(case.workload.config)}
     if settings:

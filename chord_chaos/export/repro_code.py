@@ -30,6 +30,8 @@ class Case:
     observed: dict[str, Any]  # status and value or error
     backend: str  # redis | database
     source: str  # the report it came from
+    broker: str = "redis"  # redis | rabbitmq
+    database: str | None = None  # postgres: the database backend ran on PostgreSQL
     settings: dict[str, Any] = field(default_factory=dict)  # chord-chaos's cluster settings
     delivery: dict[str, Any] = field(default_factory=dict)  # the delivery configuration's
     user_settings: dict[str, Any] = field(default_factory=dict)  # --config
@@ -52,7 +54,10 @@ def _update(settings: dict[str, Any], why: str) -> list[str]:
 
 def urls(case: Case) -> tuple[str, str]:
     """Default broker and backend URLs: one redis-server, or one per role when a fault hits one."""
-    broker = "redis://127.0.0.1:6379/0"
+    broker = ("amqp://guest:guest@127.0.0.1:5672//" if case.broker == "rabbitmq"
+              else "redis://127.0.0.1:6379/0")
+    if case.database == "postgres":
+        return broker, "db+postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     if case.backend == "database":
         return broker, "db+sqlite:///results.sqlite"
     return broker, ("redis://127.0.0.1:6380/0" if case.faults.redis_faults else "redis://127.0.0.1:6379/1")

@@ -55,6 +55,11 @@ QUOTES: dict[CheckName, tuple[Quote, ...]] = {
     ),
     CheckName.UNFINISHED: (Quote("the worker will finish all currently executing tasks before it "
                                  "actually terminates", CITE["shutdown"]),),
+    CheckName.REDELIVERY: (Quote(
+        "When manual acknowledgements are used, any delivery (message) that was not acked is "
+        "automatically requeued when the channel (or connection) on which the delivery happened "
+        "is closed. This includes TCP connection loss by clients, consumer application (process) "
+        "failures", CITE["amqp_requeue"], "delivery"),),
     CheckName.WORKER_EXIT: (Quote("the worker will finish all currently executing tasks before it "
                                   "actually terminates", CITE["shutdown"]),),
 }

@@ -17,12 +17,22 @@ from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
-from chord_chaos.models.faults import ANCHOR_ROLES, KINDS, NETWORK_KINDS, Anchor, Fault, FaultPlan
+from chord_chaos.models.faults import (
+    ANCHOR_ROLES,
+    KINDS,
+    NETWORK_KINDS,
+    SERVER_KINDS,
+    Anchor,
+    Fault,
+    FaultPlan,
+    links_of,
+    server_roles,
+)
 from chord_chaos.models.vocabulary import FaultKind
 
 GENTLE_FIRST = ("latency", "bandwidth", "slicer", "slow_close", "reset_peer", "limit_data", "timeout",
                 "partition", "pause_redis", "term_worker", "kill_child", "kill_worker",
-                "restart_redis", "kill_redis")
+                "restart_postgres", "restart_rabbitmq", "kill_rabbitmq", "restart_redis", "kill_redis")
 assert sorted(GENTLE_FIRST) == sorted(KINDS)
 
 _PARAMS: dict[str, dict[str, tuple[int, int]]] = {
@@ -51,16 +61,21 @@ def _params(draw: st.DrawFn, kind: str) -> dict[str, float]:
 def _network_target(backend: str, workers: int, who: Sequence[str] | None,
                     servers: Sequence[str] | None) -> st.SearchStrategy[str]:
     whos = list(who or [*(f"w{i}" for i in range(workers)), "*", "client"])
-    ours = ["broker", "backend", "*"] if backend == "redis" else ["broker"]
+    ours = ["broker", "backend", "*"] if len(links_of(backend)) == 2 else ["broker"]
     return st.builds(lambda w, s: f"{w}.{s}", st.sampled_from(whos),
                      st.sampled_from([s for s in ours if servers is None or s in servers]))
+
+
+def runnable(kinds: Sequence[str], backend: str, broker: str) -> list[str]:
+    """The kinds that have a target in this cluster, gentlest first."""
+    return [k for k in GENTLE_FIRST if k in kinds and server_roles(FaultKind(k), backend, broker) != []]
 
 
 @st.composite
 def faults(draw: st.DrawFn, backend: str, kinds: Sequence[str], workers: int = 2,
            max_at: float = 2.0, max_duration: float = 2.0, who: Sequence[str] | None = None,
-           servers: Sequence[str] | None = None, landing: bool = True) -> Fault:
-    kind = draw(st.sampled_from([k for k in GENTLE_FIRST if k in kinds]))
+           servers: Sequence[str] | None = None, landing: bool = True, broker: str = "redis") -> Fault:
+    kind = draw(st.sampled_from(runnable(kinds, backend, broker)))
     anchor = None
     if landing:
         anchor = Anchor("start", draw(st.sampled_from(ANCHOR_ROLES)), draw(st.integers(1, 2)))
@@ -69,8 +84,8 @@ def faults(draw: st.DrawFn, backend: str, kinds: Sequence[str], workers: int = 2
                         draw(st.integers(1, 3)))
     if kind in NETWORK_KINDS:
         target = draw(_network_target(backend, workers, who, servers))
-    elif kind.endswith("_redis"):
-        target = draw(st.sampled_from(["broker", "backend"] if backend == "redis" else ["broker"]))
+    elif kind in SERVER_KINDS:
+        target = draw(st.sampled_from(server_roles(FaultKind(kind), backend, broker) or ["broker"]))
     elif landing:
         target = "@anchor"
     else:
@@ -84,18 +99,22 @@ def faults(draw: st.DrawFn, backend: str, kinds: Sequence[str], workers: int = 2
 def fault_plans(backend: str = "redis", kinds: Sequence[str] = GENTLE_FIRST, max_faults: int = 2,
                 workers: int = 2, max_at: float = 2.0, max_duration: float = 2.0,
                 who: Sequence[str] | None = None, servers: Sequence[str] | None = None,
-                landing: bool = True, swarm: bool = False) -> st.SearchStrategy[FaultPlan]:
-    """Plans of 1..max_faults faults of ``kinds``; only links and servers the backend has.
-    ``who`` and ``servers`` narrow network targets (e.g. ``servers=["broker"]``)."""
+                landing: bool = True, swarm: bool = False, broker: str = "redis"
+                ) -> st.SearchStrategy[FaultPlan]:
+    """Plans of 1..max_faults faults of ``kinds``; only links and servers the cluster (its
+    ``backend`` choice and ``broker``) has. ``who`` and ``servers`` narrow network targets
+    (e.g. ``servers=["broker"]``)."""
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
         raise ValueError(f"unknown fault kind(s) {', '.join(unknown)}; use {', '.join(GENTLE_FIRST)}")
+    if not runnable(kinds, backend, broker):
+        raise ValueError(f"none of {', '.join(kinds)} has a target on {broker} + {backend}")
 
     def plans(allowed: Sequence[str]) -> st.SearchStrategy[FaultPlan]:
-        one = faults(backend, allowed, workers, max_at, max_duration, who, servers, landing)
+        one = faults(backend, allowed, workers, max_at, max_duration, who, servers, landing, broker)
         return st.lists(one, min_size=1, max_size=max_faults).map(lambda fs: FaultPlan(tuple(fs)))
 
     if not swarm:
         return plans(kinds)
-    ordered = [k for k in GENTLE_FIRST if k in kinds]
+    ordered = runnable(kinds, backend, broker)
     return st.sets(st.sampled_from(ordered), min_size=1).map(sorted).flatmap(plans)

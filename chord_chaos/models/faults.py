@@ -36,6 +36,15 @@ PROCESS_KINDS: dict[FaultKind, dict[str, tuple[float, float]]] = {
     FaultKind.KILL_REDIS: {},  # SIGKILL of a redis-server (every key lost); heal: restart, same port
     FaultKind.RESTART_REDIS: {},  # kill and start again at once (every key lost)
     FaultKind.PAUSE_REDIS: {},  # SIGSTOP; heal: SIGCONT
+    FaultKind.KILL_RABBITMQ: {},  # SIGKILL of the RabbitMQ node; heal: restart, same ports and data
+    FaultKind.RESTART_RABBITMQ: {},  # kill and start again at once (durable messages kept)
+    FaultKind.RESTART_POSTGRES: {},  # SIGKILL of the PostgreSQL server and a start at once
+}
+# The server each server fault hits, by the role it plays: Redis faults name broker or backend.
+SERVER_KINDS: dict[FaultKind, tuple[str, ...]] = {
+    FaultKind.KILL_REDIS: ("broker", "backend"), FaultKind.RESTART_REDIS: ("broker", "backend"),
+    FaultKind.PAUSE_REDIS: ("broker", "backend"), FaultKind.KILL_RABBITMQ: ("broker",),
+    FaultKind.RESTART_RABBITMQ: ("broker",), FaultKind.RESTART_POSTGRES: ("backend",),
 }
 KINDS = {**NETWORK_KINDS, **PROCESS_KINDS}
 SERVERS = ("broker", "backend")
@@ -71,7 +80,8 @@ class Fault:
     Targets: a network fault hits links named ``<client|wN>.<broker|backend>``; ``*`` stands
     for every client or every server (``*.backend`` is every backend link). A worker fault
     names ``wN``, or ``@anchor``: the worker (for ``kill_child``, the pool process) that
-    recorded the anchor event. A Redis fault names ``broker`` or ``backend``.
+    recorded the anchor event. A Redis fault names ``broker`` or ``backend``, a RabbitMQ fault
+    ``broker``, a PostgreSQL fault ``backend``.
     """
 
     kind: FaultKind
@@ -126,7 +136,10 @@ WORKER_KILL = "worker-kill"
 CHILD_KILL = "child-kill"
 REDIS_LOSS = "redis-data-loss"
 REDIS_PAUSE = "redis-pause"
-FAULT_CLASSES = (SLOW, LOSSY, WORKER_TERM, WORKER_KILL, CHILD_KILL, REDIS_LOSS, REDIS_PAUSE)
+BROKER_RESTART = "rabbitmq-restart"
+DATABASE_RESTART = "postgres-restart"
+FAULT_CLASSES = (SLOW, LOSSY, WORKER_TERM, WORKER_KILL, CHILD_KILL, REDIS_LOSS, REDIS_PAUSE,
+                 BROKER_RESTART, DATABASE_RESTART)
 
 
 def fault_class(f: Fault) -> str:
@@ -136,7 +149,25 @@ def fault_class(f: Fault) -> str:
         return LOSSY
     return {"kill_worker": WORKER_KILL, "term_worker": WORKER_TERM, "kill_child": CHILD_KILL,
             "kill_redis": REDIS_LOSS, "restart_redis": REDIS_LOSS,
-            "pause_redis": REDIS_PAUSE}[f.kind]
+            "pause_redis": REDIS_PAUSE, "kill_rabbitmq": BROKER_RESTART,
+            "restart_rabbitmq": BROKER_RESTART, "restart_postgres": DATABASE_RESTART}[f.kind]
+
+
+def links_of(backend: str) -> list[str]:
+    """The proxied links of a cluster with this backend choice: the broker's always, the
+    backend's when it is a server (Redis, PostgreSQL), not an SQLite file."""
+    return ["broker", "backend"] if backend in ("redis", "postgres") else ["broker"]
+
+
+def server_roles(kind: FaultKind, backend: str, broker: str) -> list[str] | None:
+    """The roles a server fault of ``kind`` can hit in this cluster ([] when it has no such
+    server); None for a fault that is not a server fault."""
+    if kind not in SERVER_KINDS:
+        return None
+    have = {"redis": [r for r, k in (("broker", broker), ("backend", backend)) if k == "redis"],
+            "rabbitmq": ["broker"] if broker == "rabbitmq" else [],
+            "postgres": ["backend"] if backend == "postgres" else []}
+    return have[kind.rsplit("_", 1)[1]]
 
 
 def fit_anchors(plan: FaultPlan, starts: dict[str, int]) -> FaultPlan:
@@ -240,8 +271,8 @@ def _target_ok(kind: str, target: str) -> bool:
     if kind in NETWORK_KINDS:
         who, _, server = target.partition(".")
         return (who in ("*", "client") or _is_worker(who)) and server in (*SERVERS, "*")
-    if kind.endswith("_redis"):
-        return target in SERVERS
+    if kind in SERVER_KINDS:
+        return target in SERVER_KINDS[FaultKind(kind)]
     return target == "@anchor" or _is_worker(target)
 
 
@@ -252,6 +283,6 @@ def _is_worker(name: str) -> bool:
 def _target_help(kind: str) -> str:
     if kind in NETWORK_KINDS:
         return "name a link as <client|wN|*>.<broker|backend|*>, e.g. w0.broker or *.backend"
-    if kind.endswith("_redis"):
-        return "name broker or backend"
+    if kind in SERVER_KINDS:
+        return f"name {' or '.join(SERVER_KINDS[FaultKind(kind)])}"
     return "name a worker wN (w0, w1, ...) or @anchor"

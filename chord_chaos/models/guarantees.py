@@ -1,4 +1,5 @@
-"""What Celery promises, per delivery configuration and fault class: the checker's contract.
+"""What Celery promises, per broker, delivery configuration and fault class: the checker's
+contract.
 
 Safety is checked under every configuration and fault: a task never runs with an input the
 model does not predict (a chord body with missing, extra or reordered header results), never
@@ -6,6 +7,12 @@ starts before what must finish first (a body before its header), and ``get()`` n
 a value other than the predicted one. The properties below are the ones Celery promises only
 sometimes; where a cell says "not promised", a deviation is an *anomaly*: counted and shown,
 never a failure. A plan with several faults gets the weakest promise of its fault classes.
+
+The brokers differ in how an unacknowledged message comes back: kombu's Redis transport
+restores it after the visibility timeout, RabbitMQ requeues it as soon as the consumer's
+connection closes. So on RabbitMQ, with ``acks_late``, a killed worker's task runs again
+*promptly* (``REDELIVERY_WINDOW``): a promise the Redis broker does not make, and one the
+checker holds RabbitMQ to.
 
 ``GUARANTEES.md`` is rendered from this table (a test keeps the two equal).
 """
@@ -16,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chord_chaos.models.faults import (
+    BROKER_RESTART,
     CHILD_KILL,
+    DATABASE_RESTART,
     FAULT_CLASSES,
     LOSSY,
     REDIS_LOSS,
@@ -26,7 +35,7 @@ from chord_chaos.models.faults import (
     WORKER_TERM,
     FaultPlan,
 )
-from chord_chaos.models.vocabulary import DeliveryName
+from chord_chaos.models.vocabulary import BROKERS, Broker, DeliveryName
 
 DOCS = "https://docs.celeryq.dev/en/stable"
 CITE = {
@@ -37,7 +46,12 @@ CITE = {
     "shutdown": f"{DOCS}/userguide/workers.html#worker-warm-shutdown",
     "publish_retry": f"{DOCS}/userguide/configuration.html#std-setting-task_publish_retry",
     "backend_retry": f"{DOCS}/userguide/configuration.html#std-setting-result_backend_always_retry",
+    "amqp_requeue": "https://www.rabbitmq.com/docs/confirms#automatic-requeueing",
+    "amqp_confirms": "https://www.rabbitmq.com/docs/confirms#publisher-confirms",
+    "amqp_persist": "https://www.rabbitmq.com/docs/confirms#publisher-confirms-latency",
+    "amqp_heartbeats": "https://www.rabbitmq.com/docs/heartbeats",
 }
+REDELIVERY_WINDOW = 5.0  # s after the kill by which RabbitMQ's requeued task has started again
 
 VISIBILITY_TIMEOUT = 10.0
 # Broker transport options of every chaos cluster: a message whose worker died is restored
@@ -59,10 +73,14 @@ class Delivery:
     reject_on_worker_lost: bool
     summary: str
 
-    def celery_settings(self) -> dict[str, Any]:
-        return {"task_acks_late": self.acks_late,
-                "task_reject_on_worker_lost": self.reject_on_worker_lost,
-                "broker_transport_options": dict(CHAOS_TRANSPORT)}
+    def celery_settings(self, broker: str = "redis") -> dict[str, Any]:
+        """The task settings, and on a Redis broker its transport's visibility timeout (AMQP has
+        none: RabbitMQ requeues an unacknowledged message when its consumer's connection closes)."""
+        settings: dict[str, Any] = {"task_acks_late": self.acks_late,
+                                    "task_reject_on_worker_lost": self.reject_on_worker_lost}
+        if broker == "redis":
+            settings["broker_transport_options"] = dict(CHAOS_TRANSPORT)
+        return settings
 
 
 DELIVERIES: dict[str, Delivery] = {d.name: d for d in (
@@ -120,13 +138,32 @@ _DATA_LOSS = ("a Redis server without persistence loses queued messages, unacked
               "results and chord counters; Celery promises nothing about lost broker or backend data")
 
 
-def _kill_worker(d: Delivery) -> Promise:
+_ACK_LOST_AMQP = (f"an acknowledgement lost with a dropped connection leaves the delivery "
+                  f"unacked, and RabbitMQ requeues it when the connection closes ({CITE['amqp_requeue']})")
+_TERM_UNACKED_AMQP = (f"acks late: a task is acknowledged only after it returns, so it can run "
+                      f"again when the acknowledgement is not sent ({CITE['acks_late']}); RabbitMQ "
+                      f"requeues what the stopping worker held unacknowledged when its connection "
+                      f"closes ({CITE['amqp_requeue']})")
+_REQUEUED_AMQP = (f"acks late: RabbitMQ requeues the killed worker's unacknowledged message as soon "
+                  f"as its connection closes, and it runs again ({CITE['acks_faq']}, "
+                  f"{CITE['amqp_requeue']})")
+_BROKER_LOST = (f"Celery publishes without publisher confirms, so a message sent while the node "
+                f"is down, or not yet written to disk when it dies, is lost ({CITE['amqp_confirms']}, "
+                f"{CITE['amqp_persist']}); deliveries it had handed out unacknowledged, or whose "
+                f"acknowledgement it had not yet written, come back after the restart")
+_RESULTS_LOST = (f"result writes are not retried unless result_backend_always_retry "
+                 f"({CITE['backend_retry']}): a result stored while the database restarts is lost, "
+                 f"and chord_unlock waits for it for ever; a worker's failed write can fail its task")
+
+
+def _kill_worker(d: Delivery, broker: str) -> Promise:
     if not d.acks_late:
         return Promise(liveness=False, at_least_once=False, exact_outcome=False, finished=False,
                        why={"liveness": _ACKED_BEFORE_RUN, "at_least_once": _ACKED_BEFORE_RUN,
                             "exact_outcome": _ACKED_BEFORE_RUN, "finished": _KILLED})
+    again = _REQUEUED_AMQP if broker == Broker.RABBITMQ else _REDELIVERED
     return Promise(at_most_once=False, finished=False,
-                   why={"at_most_once": _REDELIVERED, "finished": _KILLED})
+                   why={"at_most_once": again, "finished": _KILLED})
 
 
 def _kill_child(d: Delivery) -> Promise:
@@ -138,57 +175,83 @@ def _kill_child(d: Delivery) -> Promise:
                         "finished": _KILLED})
 
 
-def promise_for(delivery: Delivery, fault_class: str) -> Promise:
-    """The promise of one fault class under one delivery configuration."""
+def promise_for(delivery: Delivery, fault_class: str, broker: str = Broker.REDIS) -> Promise:
+    """The promise of one fault class under one delivery configuration, on one broker."""
+    amqp = broker == Broker.RABBITMQ
     if fault_class in (SLOW, REDIS_PAUSE):
         return FULL  # nothing is lost; the recovery window covers the delay
     if fault_class == WORKER_TERM:  # warm shutdown: running tasks finish, reserved ones go back
         if delivery.acks_late:
-            return Promise(at_most_once=False, why={"at_most_once": _TERM_UNACKED})
+            return Promise(at_most_once=False,
+                           why={"at_most_once": _TERM_UNACKED_AMQP if amqp else _TERM_UNACKED})
         return FULL
     if fault_class == LOSSY:
         return Promise(liveness=False, at_most_once=False, at_least_once=False,
                        exact_outcome=False,
                        why={"liveness": _LOST_PUBLISH, "at_least_once": _LOST_PUBLISH,
-                            "exact_outcome": _LOST_PUBLISH, "at_most_once": _ACK_LOST})
+                            "exact_outcome": _LOST_PUBLISH,
+                            "at_most_once": _ACK_LOST_AMQP if amqp else _ACK_LOST})
     if fault_class == WORKER_KILL:
-        return _kill_worker(delivery)
+        return _kill_worker(delivery, broker)
     if fault_class == CHILD_KILL:
         return _kill_child(delivery)
     if fault_class == REDIS_LOSS:
         return Promise(liveness=False, at_most_once=False, at_least_once=False,
                        exact_outcome=False, finished=False,
                        why=dict.fromkeys(PROPERTIES, _DATA_LOSS))
+    if fault_class == BROKER_RESTART:
+        return Promise(liveness=False, at_most_once=False, at_least_once=False,
+                       exact_outcome=False, why=dict.fromkeys(PROPERTIES[:4], _BROKER_LOST))
+    if fault_class == DATABASE_RESTART:
+        return Promise(liveness=False, at_most_once=False, at_least_once=False,
+                       exact_outcome=False, why=dict.fromkeys(PROPERTIES[:4], _RESULTS_LOST))
     raise ValueError(f"unknown fault class {fault_class!r}; use one of {', '.join(FAULT_CLASSES)}")
 
 
-def promise(delivery: Delivery, plan: FaultPlan) -> Promise:
+def promise(delivery: Delivery, plan: FaultPlan, broker: str = Broker.REDIS) -> Promise:
     """The weakest promise over the plan's fault classes (the full promise without faults)."""
     result = FULL
     for cls in plan.classes:
-        result = result.weakest(promise_for(delivery, cls))
+        result = result.weakest(promise_for(delivery, cls, broker))
     return result
 
 
+def prompt_redelivery(delivery: Delivery, plan: FaultPlan, broker: str) -> bool:
+    """Whether a task a killed worker held must start again within ``REDELIVERY_WINDOW`` s of
+    the kill: on RabbitMQ with acks_late, under worker kills and no fault that could delay or
+    lose the requeue (a lossy link, a broker restart)."""
+    classes = set(plan.classes)
+    return (broker == Broker.RABBITMQ and delivery.acks_late and WORKER_KILL in classes
+            and classes <= {WORKER_KILL, SLOW, CHILD_KILL, WORKER_TERM})
+
+
 def guarantees_markdown() -> str:
-    """The table a user reads: one row per fault class, one column per delivery configuration."""
-    names = list(DELIVERIES)
+    """The table a user reads: one row per fault class, one column per broker and delivery
+    configuration."""
+    cols = [(b, n) for b in BROKERS for n in DELIVERIES]
     lines = [
-        "| fault class | " + " | ".join(f"`{n}`" for n in names) + " |",
-        "|---|" + "---|" * len(names),
+        "| fault class | " + " | ".join(f"{b}: `{n}`" for b, n in cols) + " |",
+        "|---|" + "---|" * len(cols),
     ]
     for cls in ("none", *FAULT_CLASSES):
         cells = []
-        for n in names:
-            p = FULL if cls == "none" else promise_for(DELIVERIES[n], cls)
+        for b, n in cols:
+            if cls == BROKER_RESTART and b != Broker.RABBITMQ:
+                cells.append("n/a")  # no RabbitMQ node to restart
+                continue
+            p = FULL if cls == "none" else promise_for(DELIVERIES[n], cls, b)
             relaxed = [prop.replace("_", " ") for prop in PROPERTIES if not getattr(p, prop)]
-            cells.append("all" if not relaxed else "all but " + ", ".join(relaxed))
+            cell = "all" if not relaxed else "all but " + ", ".join(relaxed)
+            if cls == WORKER_KILL and b == Broker.RABBITMQ and DELIVERIES[n].acks_late:
+                cell += f"; and prompt redelivery (within {REDELIVERY_WINDOW:g} s)"
+            cells.append(cell)
         lines.append(f"| {cls} | " + " | ".join(cells) + " |")
     reasons: dict[str, set[str]] = {}
     for cls in FAULT_CLASSES:
-        for d in DELIVERIES.values():
-            for prop, why in promise_for(d, cls).why.items():
-                reasons.setdefault(why, set()).add(f"{cls}/{prop.replace('_', ' ')}")
+        for b in BROKERS:
+            for d in DELIVERIES.values():
+                for prop, why in promise_for(d, cls, b).why.items():
+                    reasons.setdefault(why, set()).add(f"{cls}/{prop.replace('_', ' ')}")
     lines += ["", "Why a property is not promised:", ""]
     lines += [f"- {', '.join(sorted(where))}: {why}." for why, where in sorted(reasons.items())]
     return "\n".join(lines) + "\n"

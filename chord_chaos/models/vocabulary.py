@@ -1,4 +1,4 @@
-"""The words every layer shares, each defined once: backends, delivery configurations, fault
+"""The words every layer shares, each defined once: brokers, backends, delivery configurations, fault
 kinds, check names and verdicts. ``StrEnum`` members are their strings, so JSON, command lines
 and older reports read and write them unchanged; mypy catches a misspelt member."""
 
@@ -16,6 +16,29 @@ class Backend(StrEnum):
 
 
 BACKENDS: tuple[Backend, ...] = tuple(Backend)
+
+# A backend as the command line names it: ``postgres`` is the database backend (the same
+# ``chord_unlock`` semantics as SQLite) on a PostgreSQL server the harness runs itself.
+POSTGRES = "postgres"
+BACKEND_CHOICES: tuple[str, ...] = (*(b.value for b in BACKENDS), POSTGRES)
+
+
+def backend_of(choice: str) -> Backend:
+    """The result backend's semantics behind a command line's choice."""
+    return Backend.DATABASE if choice == POSTGRES else Backend(choice)
+
+
+class Broker(StrEnum):
+    """Where task messages wait: a Redis server (kombu's Redis transport puts an unacknowledged
+    message back after the visibility timeout) or a RabbitMQ node (AMQP requeues it as soon as
+    the consumer's channel or connection closes)."""
+
+    REDIS = "redis"
+    RABBITMQ = "rabbitmq"
+
+
+BROKERS: tuple[Broker, ...] = tuple(Broker)
+BROKER_VAR = "CC_BROKER"  # carries --broker to every cluster of a command and its child processes
 
 
 class DeliveryName(StrEnum):
@@ -43,6 +66,9 @@ class FaultKind(StrEnum):
     KILL_REDIS = "kill_redis"
     RESTART_REDIS = "restart_redis"
     PAUSE_REDIS = "pause_redis"
+    KILL_RABBITMQ = "kill_rabbitmq"
+    RESTART_RABBITMQ = "restart_rabbitmq"
+    RESTART_POSTGRES = "restart_postgres"
 
 
 class CheckName(StrEnum):
@@ -56,6 +82,7 @@ class CheckName(StrEnum):
     RESULTS = "results"
     ORDER = "order"
     WORKER_EXIT = "worker-exit"
+    REDELIVERY = "redelivery"
 
 
 class VerdictKind(StrEnum):

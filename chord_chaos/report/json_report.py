@@ -66,6 +66,8 @@ def build(result: RunResult, origin: Origin, report_dir: Path) -> dict[str, Any]
         "seed": {"campaign": origin.campaign_seed, "pair": origin.pair_seed},
         "hypothesis": {"reproduce_failure": origin.hypothesis_blob},
         "backend": h.backend,
+        "broker": h.meta.get("broker") or "redis",
+        "database": h.meta.get("database"),
         "delivery": h.delivery,
         "canvas": h.workload,
         "plan": h.faults,
@@ -75,10 +77,17 @@ def build(result: RunResult, origin: Origin, report_dir: Path) -> dict[str, Any]
         "shrink": origin.shrink,
         "reproduction": origin.reproduction,
         "replay": f"chord-chaos replay {shlex.quote(str(report_path))} --times 10",
-        "rerun": (f"chord-chaos run --backend {h.backend} --delivery {h.delivery}{_celery_flag(h)} --faults "
+        "rerun": (f"chord-chaos run --backend {h.meta.get('database') or h.backend}"
+                  f"{_broker_flag(h)} --delivery {h.delivery}{_celery_flag(h)} --faults "
                   f"{shlex.quote(str(report_dir / 'plan.json'))} "
                   f"{shlex.quote(str(report_dir / 'canvas.json'))}"),
     }
+
+
+def _broker_flag(h: History) -> str:
+    """`` --broker rabbitmq`` when the run had one (replay finds it in the history)."""
+    broker = h.meta.get("broker")
+    return f" --broker {broker}" if broker else ""
 
 
 def _celery_flag(h: History) -> str:
@@ -137,6 +146,15 @@ class SavedReport:
     verdict: VerdictKind
     violated: frozenset[str]  # the checks the reported run violated
     raw: dict[str, Any]
+
+    @property
+    def broker(self) -> str:
+        return str(self.history.meta.get("broker") or "redis")
+
+    @property
+    def backend_choice(self) -> str:
+        """The backend as the command line names it (``postgres`` for the database on PostgreSQL)."""
+        return str(self.history.meta.get("database") or self.backend)
 
     @property
     def chaos(self) -> bool:

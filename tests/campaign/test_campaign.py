@@ -11,15 +11,17 @@ from chord_chaos.campaign.explore import explore, without_failures
 from chord_chaos.check.effectiveness import PROCESS_FAULTS
 from chord_chaos.cli.main import main
 from chord_chaos.models.canvas import Workload, workload_to_json
-from chord_chaos.models.faults import FaultPlan, parse_plan
+from chord_chaos.models.faults import FaultPlan, parse_plan, server_roles
 from chord_chaos.models.semantics import predict
-from chord_chaos.scenarios.registry import registry
+from chord_chaos.models.vocabulary import BROKERS
+from chord_chaos.scenarios.registry import pairs_of, registry, select
 from chord_chaos.scenarios.scenario import predicted_starts
 
 
-def _cases(name: str, backend: str, seed: int, n: int = 8) -> list[tuple[Workload, FaultPlan]]:
+def _cases(name: str, backend: str, seed: int, n: int = 8,
+           broker: str = "redis") -> list[tuple[Workload, FaultPlan]]:
     drawn: list[tuple[Workload, FaultPlan]] = []
-    explore(registry()[name].cases(backend), seed, lambda: len(drawn) >= n,
+    explore(registry()[name].cases(backend, broker), seed, lambda: len(drawn) >= n,
             without_failures(lambda workload, plan: drawn.append((workload, plan))))
     return drawn
 
@@ -36,14 +38,18 @@ def test_the_same_seed_draws_the_same_cases(name: str) -> None:
     assert first != _draw(name, "redis", 8)
 
 
-def test_every_scenario_draws_valid_cases_on_each_backend() -> None:
+@pytest.mark.parametrize("broker", BROKERS)
+def test_every_scenario_draws_valid_cases_on_each_backend(broker: str) -> None:
     for scenario in registry().values():
-        for backend in scenario.backends:
-            for workload, plan in _cases(scenario.name, backend, 1, 5):
+        for backend in pairs_of(scenario, broker):
+            for workload, plan in _cases(scenario.name, backend, 1, 5, broker):
                 predict(workload)  # a drawn canvas the model cannot take would crash a campaign
                 assert parse_plan(json.loads(plan.dumps())) == plan
                 if backend == "database":
                     assert all("backend" not in f.target for f in plan.faults)
+                for f in plan.faults:  # a server fault hits a server this cluster runs
+                    assert server_roles(f.kind, backend, broker) in (None, [f.target], ["broker", "backend"])
+                    assert f.target in (server_roles(f.kind, backend, broker) or [f.target])
                 starts = predicted_starts(workload)
                 for f in plan.faults:  # every drawn fault lands on a start the canvas will have
                     assert f.anchor is not None and f.anchor.event == "start", (scenario.name, f)
@@ -51,6 +57,21 @@ def test_every_scenario_draws_valid_cases_on_each_backend() -> None:
                     assert 1 <= f.anchor.count <= have, (scenario.name, workload, f)
                     if f.kind in PROCESS_FAULTS:
                         assert f.target == "@anchor", (scenario.name, f)
+
+
+def test_each_broker_and_backend_pair_runs_the_scenarios_that_make_sense_there() -> None:
+    def names(backends: list[str] | None, broker: str) -> set[tuple[str, str]]:
+        return {(s.name, b) for s, b in select(None, backends, broker)}
+
+    on_redis, on_rabbitmq = names(None, "redis"), names(None, "rabbitmq")
+    assert ("redis-restart-mid-chord", "database") in on_redis  # the broker is a redis-server
+    assert ("redis-restart-mid-chord", "database") not in on_rabbitmq  # no Redis to restart
+    assert ("redis-restart-mid-chord", "redis") in on_rabbitmq  # the backend's
+    assert {n for n, _ in on_rabbitmq} >= {"rabbitmq-restart-mid-chord", "broker-resets"}
+    assert "rabbitmq-restart-mid-chord" not in {n for n, _ in on_redis}
+    assert all(b != "postgres" for _, b in on_redis | on_rabbitmq)  # postgres only when asked
+    asked = names(["postgres"], "rabbitmq")
+    assert ("postgres-restart-mid-chord", "postgres") in asked and ("backend-resets", "postgres") in asked
 
 
 @pytest.mark.cluster

@@ -93,7 +93,7 @@ def test_fuzz_bad_input_is_exit_2_before_any_cluster(argv: list[str],
 def test_fuzz_unknown_backend_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stop:
         main(["fuzz", "--backend", "mongodb"])
-    assert stop.value.code == 2 and "choose from 'redis', 'database'" in capsys.readouterr().err
+    assert stop.value.code == 2 and "choose from 'redis', 'database', 'postgres'" in capsys.readouterr().err
 
 
 def test_analyze_strict_reports_what_the_register_would_excuse(tmp_path: Path,
@@ -135,3 +135,27 @@ def test_console_script_runs(tmp_path: Path) -> None:
                           text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["value"] == 12
+
+
+@pytest.mark.parametrize(("argv", "missing"), [
+    (["--broker", "rabbitmq"], "rabbitmq-server not found: install it with 'apt-get install "
+                               "rabbitmq-server' (or run 'make setup')"),
+    (["--backend", "postgres"], "PostgreSQL not found: install it with 'apt-get install postgresql' "
+                                "(or run 'make setup')"),
+])
+def test_a_missing_server_is_one_line_and_exit_2_with_nothing_left_running(
+        argv: list[str], missing: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from chord_chaos.harness.infra import postgres_server, rabbitmq_server
+    from tests.helpers import descendants
+
+    monkeypatch.setattr(rabbitmq_server, "SERVER_SCRIPTS", str(tmp_path / "none-*"))
+    monkeypatch.setattr(postgres_server, "DEBIAN_ROOT", tmp_path)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")  # redis-server is still found
+    canvas = tmp_path / "c.json"
+    canvas.write_text('{"task": "tag", "args": ["a"]}')
+    before = descendants()
+    assert main(["run", *argv, str(canvas), "--report-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"chord-chaos: {missing}"
+    assert descendants() <= before  # the broker redis-server it may have started is gone

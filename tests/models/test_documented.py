@@ -1,4 +1,4 @@
-"""Celery's words for each checked property: every check has some, each names its page, and
+"""Celery's (and RabbitMQ's) words for each checked property: every check has some, each names its page, and
 the canvas guide's quotes are verbatim (checked against the guide the project was built from)."""
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ def _flat(text: str) -> str:
 def test_every_check_has_celery_s_words_on_a_docs_page() -> None:
     assert set(QUOTES) == set(CheckName)
     for quotes in QUOTES.values():
-        assert quotes and all(q.text and q.source.startswith("https://docs.celeryq.dev/") for q in quotes)
+        assert quotes and all(q.text and q.source.startswith((
+            "https://docs.celeryq.dev/", "https://www.rabbitmq.com/docs/")) for q in quotes)
 
 
 def test_only_the_quotes_about_the_canvas_s_parts_are_chosen() -> None:

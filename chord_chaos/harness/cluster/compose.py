@@ -184,6 +184,12 @@ class ComposeCluster:
             raise HarnessError(f"no redis container {role!r} in compose mode (backend {self.backend})")
         return self.servers[role]
 
+    def server(self, kind: str, role: str) -> ContainerRedis:
+        if not kind.endswith("_redis"):
+            raise HarnessError(f"{kind} needs a local cluster (--broker rabbitmq or --backend "
+                               "postgres); compose mode runs Redis only")
+        return self.redis(role)
+
     def respawn_worker(self, name: str) -> None:
         self.worker(name).container.restart(timeout=10)
 

@@ -1,9 +1,10 @@
-"""A cluster: broker redis-server, result backend, worker nodes, a client app and the ledger.
+"""A cluster: a broker (redis-server or a RabbitMQ node), a result backend (redis-server,
+SQLite or a PostgreSQL server), worker nodes, a client app and the ledger.
 
 One cluster serves many canvases (runs never share ids, and the ledger is read per run). The
-broker and the Redis result backend are separate servers so that each can be faulted on its
-own. Start-up reaps what a killed run left, spawns every worker before waiting for any (cold
-start is one worker's boot, not the sum), and on any failure stops what it already started and
+broker and the result backend are separate servers so that each can be faulted on its own.
+Start-up reaps what a killed run left, spawns every worker before waiting for any (cold start
+is one worker's boot, not the sum), and on any failure stops what it already started and
 raises a one-line HarnessError. ``close()`` (or leaving the ``with`` block, however it is left)
 stops everything started.
 
@@ -27,6 +28,8 @@ from celery import Celery
 
 from chord_chaos.harness.cluster import broker_probe
 from chord_chaos.harness.infra.errors import HarnessError, one_line
+from chord_chaos.harness.infra.postgres_server import PostgresServer
+from chord_chaos.harness.infra.rabbitmq_server import RabbitMQServer, purge
 from chord_chaos.harness.infra.redis_server import RedisServer, flush
 from chord_chaos.harness.infra.registry import default_state_dir
 from chord_chaos.harness.infra.supervisor import Supervisor
@@ -34,7 +37,14 @@ from chord_chaos.harness.infra.toxiproxy import Link, ToxiproxyClient, Toxiproxy
 from chord_chaos.harness.infra.workers import READY_TIMEOUT, WorkerNode, wait_ready
 from chord_chaos.harness.worker.app import close_app, make_app
 from chord_chaos.models.guarantees import DELIVERIES
-from chord_chaos.models.vocabulary import BACKENDS, Backend
+from chord_chaos.models.vocabulary import (
+    BACKEND_CHOICES,
+    BROKER_VAR,
+    BROKERS,
+    POSTGRES,
+    Broker,
+    backend_of,
+)
 
 WORKER_GRACE = 5.0  # warm shutdown of idle workers takes about a second
 
@@ -45,9 +55,12 @@ class Cluster:
     def __init__(self, backend: str = "redis", nodes: int = 2, concurrency: int = 2,
                  database_url: str | None = None, run_dir: Path | None = None,
                  state_dir: Path | None = None, ready_timeout: float = READY_TIMEOUT,
-                 delivery: str | None = None) -> None:
-        if backend not in BACKENDS:
-            raise HarnessError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+                 delivery: str | None = None, broker: str | None = None) -> None:
+        broker = broker or os.environ.get(BROKER_VAR) or Broker.REDIS
+        if backend not in BACKEND_CHOICES:
+            raise HarnessError(f"unknown backend {backend!r}; use one of {', '.join(BACKEND_CHOICES)}")
+        if broker not in BROKERS:
+            raise HarnessError(f"unknown broker {broker!r}; use one of {', '.join(BROKERS)}")
         if delivery is not None and delivery not in DELIVERIES:
             raise HarnessError(f"unknown delivery configuration {delivery!r}; use one of "
                                f"{', '.join(DELIVERIES)}")
@@ -57,7 +70,9 @@ class Cluster:
         if database_url is not None and backend != "database":
             raise HarnessError(f"database_url applies only to backend 'database', not {backend!r}; "
                                "drop it or pass backend='database'")
-        self.backend = Backend(backend)
+        self.backend = backend_of(backend)  # postgres: the database backend, on our own server
+        self.backend_choice = backend
+        self.broker_kind = Broker(broker)
         self.nodes = nodes
         self.concurrency = concurrency
         self.database_url = _database_url(database_url) if database_url else None
@@ -66,8 +81,9 @@ class Cluster:
         self.run_dir = (run_dir or self.state_dir / (
             f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:6]}")).resolve()
         self.supervisor: Supervisor | None = None
-        self.broker: RedisServer | None = None
+        self.broker: RedisServer | RabbitMQServer | None = None
         self.backend_redis: RedisServer | None = None
+        self.postgres: PostgresServer | None = None
         self.workers: list[WorkerNode] = []
         self.delivery = delivery
         self.toxiproxy: ToxiproxyServer | None = None
@@ -111,11 +127,17 @@ class Cluster:
     def _start(self) -> None:
         self.supervisor = Supervisor(self.state_dir)  # reaps what a killed run left
         self.ledger_dir.mkdir(parents=True, exist_ok=True)
-        self.broker = RedisServer(self.supervisor, self.run_dir, "broker").start()
-        self.broker_url = self.broker.url(0)
+        if self.broker_kind == Broker.RABBITMQ:
+            self.broker = RabbitMQServer(self.supervisor, self.run_dir, "broker").start()
+        else:
+            self.broker = RedisServer(self.supervisor, self.run_dir, "broker").start()
+        self.broker_url = self.broker.url_at(self.broker.port or 0)
         if self.backend == "redis":
             self.backend_redis = RedisServer(self.supervisor, self.run_dir, "backend").start()
             self.backend_url = self.backend_redis.url(0)
+        elif self.backend_choice == POSTGRES:
+            self.postgres = PostgresServer(self.supervisor, self.run_dir, "backend").start()
+            self.backend_url = self.postgres.url()
         else:
             self.backend_url = self.database_url or f"db+sqlite:///{self.run_dir / 'results.sqlite'}"
         if self.delivery is not None:
@@ -141,11 +163,12 @@ class Cluster:
             return urls
         assert self.broker is not None
         link = self.links[f"{who}.broker"] = self.proxies.create_proxy(f"{who}.broker", self.broker.port or 0)
-        urls["CC_BROKER_URL"] = link.url(0)
-        if self.backend_redis is not None:
+        urls["CC_BROKER_URL"] = self.broker.url_at(link.listen_port)
+        backend = self.backend_redis or self.postgres
+        if backend is not None:
             link = self.links[f"{who}.backend"] = self.proxies.create_proxy(
-                f"{who}.backend", self.backend_redis.port or 0)
-            urls["CC_BACKEND_URL"] = link.url(0)
+                f"{who}.backend", backend.port or 0)
+            urls["CC_BACKEND_URL"] = backend.url_at(link.listen_port)
         return urls
 
     def _client_app(self) -> Celery:
@@ -161,9 +184,33 @@ class Cluster:
 
     def redis(self, role: str) -> RedisServer:
         server = {"broker": self.broker, "backend": self.backend_redis}.get(role)
-        if server is None:
-            raise HarnessError(f"no redis-server {role!r} in this cluster (backend {self.backend})")
+        if not isinstance(server, RedisServer):
+            raise HarnessError(f"no redis-server {role!r} in this cluster (broker "
+                               f"{self.broker_kind}, backend {self.backend_choice})")
         return server
+
+    def rabbitmq(self) -> RabbitMQServer:
+        if not isinstance(self.broker, RabbitMQServer):
+            raise HarnessError(f"no RabbitMQ node in this cluster (broker {self.broker_kind}); "
+                               "run it with --broker rabbitmq")
+        return self.broker
+
+    def postgresql(self) -> PostgresServer:
+        if self.postgres is None:
+            raise HarnessError(f"no PostgreSQL server in this cluster (backend "
+                               f"{self.backend_choice}); run it with --backend postgres")
+        return self.postgres
+
+    def server(self, kind: str, role: str) -> RedisServer | RabbitMQServer | PostgresServer:
+        if kind.endswith("_rabbitmq"):
+            return self.rabbitmq()
+        if kind.endswith("_postgres"):
+            return self.postgresql()
+        return self.redis(role)
+
+    @property
+    def servers(self) -> list[RedisServer | RabbitMQServer | PostgresServer]:
+        return [s for s in (self.broker, self.backend_redis, self.postgres) if s is not None]
 
     def respawn_worker(self, name: str, grace: float = WORKER_GRACE) -> None:
         """Stop the node if it still runs and start it again under the same name, not waiting:
@@ -183,18 +230,20 @@ class Cluster:
         if not full:
             return
         assert self.supervisor is not None
-        for server in (self.broker, self.backend_redis):
-            if server is not None:
-                if not server.alive():
-                    server.restart()
+        for server in self.servers:
+            if not server.alive():
+                server.restart()
+            if isinstance(server, RedisServer):
                 server.resume()  # a paused server the nemesis could not resume
         # Idle or wedged, they need no warm shutdown: the queues are emptied next anyway.
         self.supervisor.stop_many([w.proc for w in self.workers if w.proc is not None], grace=0.0)
         for w in self.workers:
             w.proc = None
-        for server in (self.broker, self.backend_redis):
-            if server is not None and server.port is not None:
-                flush(server.port)
+        for queues in (self.broker, self.backend_redis):
+            if isinstance(queues, RedisServer) and queues.port is not None:
+                flush(queues.port)
+            elif isinstance(queues, RabbitMQServer) and queues.port is not None:
+                purge(queues.port)
         for w in self.workers:
             w.start()
         close_app(self.app)
@@ -202,7 +251,11 @@ class Cluster:
         wait_ready(self.control_app, self.workers, self.ready_timeout)
 
     def probe_broker(self, task_ids: list[str]) -> dict[str, Any]:
-        """The messages in the broker and the stored states of ``task_ids``, over direct links."""
+        """The messages in the broker and the stored states of ``task_ids``, over direct links.
+        RabbitMQ cannot list the deliveries its consumers hold: no probe, so no message there
+        is ever called lost."""
+        if self.broker_kind == Broker.RABBITMQ:
+            return {"error": "not probed: RabbitMQ does not list the deliveries a consumer holds"}
         return broker_probe.probe(self.broker_url, self.control_app, task_ids)
 
     def health(self) -> list[str]:
@@ -217,10 +270,7 @@ class Cluster:
 
     def infra_health(self) -> list[str]:
         """The servers and proxies the harness runs that died (never Celery's doing)."""
-        problems = []
-        for server in (self.broker, self.backend_redis):
-            if server is not None and not server.alive():
-                problems.append(f"redis-server ({server.role}) is not running")
+        problems = [f"{server.label} is not running" for server in self.servers if not server.alive()]
         if self.toxiproxy is not None and not self.toxiproxy.alive():
             problems.append("toxiproxy-server is not running")
         return problems
@@ -240,7 +290,11 @@ class Cluster:
                 self.supervisor.stop_many(procs, grace=WORKER_GRACE)
                 for w in self.workers:
                     w.proc = None
+                if self.postgres is not None:
+                    self.postgres.stop()  # SIGINT: SIGTERM would wait for its clients to leave
                 self.supervisor.stop_all()
+                if self.postgres is not None:
+                    self.postgres.cleanup()
 
 
 def _database_url(url: str) -> str:

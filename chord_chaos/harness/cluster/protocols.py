@@ -70,7 +70,10 @@ class FaultableCluster(Protocol):
 
     def worker(self, name: str) -> Worker: ...
 
-    def redis(self, role: str) -> Server: ...
+    def server(self, kind: str, role: str) -> Server:
+        """The server a server fault of ``kind`` (``kill_redis``, ``restart_rabbitmq``, ...) hits
+        in ``role`` (broker or backend); a HarnessError when the cluster has none."""
+        ...
 
     def respawn_worker(self, name: str) -> None:
         """Stop the node if it still runs and start it again, without waiting for it."""

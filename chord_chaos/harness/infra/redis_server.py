@@ -74,7 +74,11 @@ class RedisServer(OwnedProcess):
     def url(self, db: int = 0) -> str:
         if self.port is None:
             raise HarnessError(f"redis-server ({self.role}) has no port yet; start it first")
-        return f"redis://{HOST}:{self.port}/{db}"
+        return self.url_at(self.port, db)
+
+    def url_at(self, port: int, db: int = 0) -> str:
+        """Its URL through ``port`` (a proxy in front of it)."""
+        return f"redis://{HOST}:{port}/{db}"
 
     def _binary(self) -> str:
         return redis_binary()

@@ -27,6 +27,7 @@ import atexit
 import contextlib
 import ctypes
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -65,6 +66,20 @@ def _die_with(parent: int) -> Callable[[], None]:
             os._exit(1)
 
     return setup
+
+
+def as_user(user: str | None) -> dict[str, Any]:
+    """``Popen`` arguments that run a child as ``user`` with that user's groups (root only; a
+    server that refuses root). CPython switches ids before ``preexec_fn``, so the PDEATHSIG
+    set there survives (a change of ids after it would clear it)."""
+    if user is None:
+        return {}
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise HarnessError(f"no user {user!r} on this machine; create it or run as another user") from None
+    return {"user": entry.pw_uid, "group": entry.pw_gid,
+            "extra_groups": os.getgrouplist(user, entry.pw_gid)}
 
 
 @dataclass(eq=False)
@@ -169,8 +184,9 @@ class Supervisor:
         _install_exit_hooks(handle_signals)
 
     def spawn(self, argv: Sequence[str], role: str, log: Path, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> Managed:
-        """Start ``argv`` in a new session, output appended to ``log``, and record it."""
+              cwd: Path | None = None, user: str | None = None) -> Managed:
+        """Start ``argv`` in a new session, output appended to ``log``, and record it; as
+        ``user`` if given (see ``as_user``)."""
         owner = os.getpid()
         full_env = {**os.environ, **(env or {}), OWNER_VAR: str(owner)}
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -179,6 +195,7 @@ class Supervisor:
                 popen = subprocess.Popen(
                     list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     env=full_env, cwd=cwd, start_new_session=True, preexec_fn=_die_with(owner),
+                    **as_user(user),
                 )
             record = ProcRecord(
                 pid=popen.pid, pgid=popen.pid, create_time=process_create_time(popen.pid) or 0.0,

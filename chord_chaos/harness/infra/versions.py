@@ -55,4 +55,15 @@ def versions() -> dict[str, str]:
     return {"python": platform.python_version(), "celery": celery["version"], **extra,
             "kombu": _package("kombu"), "redis-py": _package("redis"),
             "sqlalchemy": _package("sqlalchemy"), "hypothesis": _package("hypothesis"),
-            "redis-server": _binary(["redis-server", "--version"]), "toxiproxy-server": toxiproxy}
+            "redis-server": _binary(["redis-server", "--version"]), "toxiproxy-server": toxiproxy,
+            "amqp": _package("amqp"), "rabbitmq-server": _rabbitmq()}
+
+
+def _rabbitmq() -> str:
+    """The installed RabbitMQ's version, from its directory's name (asking the node needs it up)."""
+    import glob
+
+    from chord_chaos.harness.infra.rabbitmq_server import SERVER_SCRIPTS
+
+    found = sorted(glob.glob(SERVER_SCRIPTS))
+    return found[-1].split("rabbitmq_server-")[1].split("/")[0] if found else "not found"

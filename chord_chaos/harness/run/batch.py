@@ -64,6 +64,7 @@ class BatchRunner:
         self.tail = LedgerTail(cluster.ledger_dir)
         self.settings = user_settings()  # --config: applied by the cluster's apps, recorded per run
         self.target = celery_under_test()  # read once: the same for every run of this process
+        self.servers = servers_of(cluster)
 
     def run(self, jobs: Sequence[Job], batch: int = 8) -> Iterator[RunResult]:
         """Batches are pipelined: a batch's ledger settles while the next batch runs."""
@@ -144,13 +145,26 @@ class BatchRunner:
             run=p.run, workload=workload_to_json(p.job.workload), backend=self.cluster.backend,
             client=p.client, events=events, timeout=self.timeout, states=states,
             harness_errors=errors,
-            meta=run_meta(p.job.label, p.submitted, self.strict, self.target, self.settings),
+            meta=run_meta(p.job.label, p.submitted, self.strict, self.target, self.settings,
+                          **self.servers),
             celery=self.target["version"],
             delivery=delivery_in_force(None, self.settings),
         )
         self.tail.forget(p.run)
         path = save_history(history, self.out_dir / "histories")  # on disk before any check runs
         return RunResult(p.job, p.prediction, history, check(p.prediction, history), path)
+
+
+def servers_of(cluster: object) -> dict[str, str]:
+    """What a history records of the cluster's servers beyond the defaults: ``broker`` when it
+    is not Redis, ``database`` when the database backend runs on PostgreSQL."""
+    out = {}
+    broker = str(getattr(cluster, "broker_kind", "redis"))
+    if broker != "redis":
+        out["broker"] = broker
+    if getattr(cluster, "backend_choice", None) == "postgres":
+        out["database"] = "postgres"
+    return out
 
 
 def run_meta(label: str, t0: float, strict: bool, target: dict[str, str], settings: dict[str, Any],

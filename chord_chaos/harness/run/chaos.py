@@ -32,7 +32,7 @@ from chord_chaos.harness.cluster.protocols import ChaosCluster
 from chord_chaos.harness.infra.errors import HarnessError
 from chord_chaos.harness.infra.supervisor import raise_if_interrupted
 from chord_chaos.harness.infra.versions import celery_under_test
-from chord_chaos.harness.run.batch import POLL_INTERVAL, run_meta, settle
+from chord_chaos.harness.run.batch import POLL_INTERVAL, run_meta, servers_of, settle
 from chord_chaos.harness.run.bounded_get import get_within
 from chord_chaos.harness.run.compile import compile_workload
 from chord_chaos.harness.run.delivery_records import client_publishes, read_deliveries
@@ -156,6 +156,7 @@ class ChaosRunner:
         self._stopping = threading.Event()
         self.settings = user_settings()  # --config: applied by the cluster's apps, recorded per run
         self.target = celery_under_test()  # read once: the same for every run of this process
+        self.servers = servers_of(cluster)
 
     def stop(self) -> None:
         """Ask the fault phase in flight to stop without healing (the cluster is being torn
@@ -209,7 +210,8 @@ class ChaosRunner:
             client=view, events=events,
             states=stored_states(self.cluster.app, events) if view.status == "TIMEOUT" else {},
             timeout=round(client.deadline - t0, 3), harness_errors=tuple(harness_errors),
-            meta=run_meta(job.label, t0, self.strict, self.target, self.settings, chaos=True),
+            meta=run_meta(job.label, t0, self.strict, self.target, self.settings, chaos=True,
+                          **self.servers),
             celery=self.target["version"],
             delivery=delivery_in_force(self.cluster.delivery, self.settings),
             faults=plan.to_json(), nemesis=tuple(nemesis.records()),

@@ -190,11 +190,11 @@ class Nemesis:
         elif f.kind == "kill_child":
             self._kill_child(a)
         else:
-            server = self.cluster.redis(f.target)
+            server = self.cluster.server(f.kind, f.target)
             a.resolved = [f.target]
             if f.kind == "pause_redis":
                 server.pause()
-            elif f.kind == "kill_redis":
+            elif f.kind in ("kill_redis", "kill_rabbitmq"):
                 server.kill()
             else:
                 server.restart()
@@ -218,9 +218,9 @@ class Nemesis:
                 self.cluster.respawn_worker(name)
                 self.respawned[name] = a
         elif f.kind == "pause_redis":
-            self.cluster.redis(f.target).resume()
-        elif f.kind == "kill_redis":
-            self.cluster.redis(f.target).restart()
+            self.cluster.server(f.kind, f.target).resume()
+        elif f.kind in ("kill_redis", "kill_rabbitmq"):
+            self.cluster.server(f.kind, f.target).restart()
         return True
 
     def _shut_down(self, a: _Active, force: bool) -> bool:

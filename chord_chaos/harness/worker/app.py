@@ -50,6 +50,16 @@ def _sqlite_wal() -> None:
             cur.close()
 
 
+def _engine_options(backend_url: str) -> dict[str, Any]:
+    """SQLite waits up to 30 s for a lock; PostgreSQL gives up connecting after 10 s (a
+    restarted server answers again within a second)."""
+    if backend_url.startswith("db+sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    if backend_url.startswith("db+postgresql"):
+        return {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
+    return {}
+
+
 def make_app(broker_url: str | None = None, backend_url: str | None = None,
              delivery: str | None = None) -> Celery:
     """``delivery`` (or CC_DELIVERY) names a configuration of ``models/guarantees.py``; without
@@ -59,20 +69,22 @@ def make_app(broker_url: str | None = None, backend_url: str | None = None,
     delivery = delivery or os.environ.get("CC_DELIVERY") or None
     if backend_url.startswith("db+sqlite"):
         _sqlite_wal()
+    broker_url = broker_url or os.environ.get("CC_BROKER_URL", "redis://127.0.0.1:6379/0")
     app = Celery("chord_chaos")
     app.conf.update(
-        broker_url=broker_url or os.environ.get("CC_BROKER_URL", "redis://127.0.0.1:6379/0"),
+        broker_url=broker_url,
         result_backend=backend_url,
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
         result_accept_content=["json"],
         result_extended=False,
-        database_engine_options={"connect_args": {"timeout": 30}},
+        database_engine_options=_engine_options(backend_url),
         **SPEED_SETTINGS,
     )
     if delivery is not None:
-        app.conf.update(DELIVERIES[delivery].celery_settings())
+        app.conf.update(DELIVERIES[delivery].celery_settings(
+            "rabbitmq" if broker_url.startswith("amqp") else "redis"))
     settings = user_settings()
     if settings:
         app.conf.update(over({name: app.conf.get(name) for name in settings}, settings))
@@ -84,7 +96,10 @@ def close_app(app: Celery) -> None:
     """Close a client app, first dropping its Redis result subscriptions: a result object that
     the garbage collector frees later (at interpreter exit, say) would otherwise unsubscribe
     through a connection to a server that is gone, and Celery prints "Retry limit exceeded"."""
-    consumer = getattr(app.backend, "result_consumer", None)
+    try:
+        consumer = getattr(app.backend, "result_consumer", None)
+    except Exception:  # a database backend connects when first made: never used, nothing to drop
+        consumer = None
     subscribed = getattr(consumer, "subscribed_to", None)
     if isinstance(subscribed, set):
         subscribed.clear()

@@ -130,6 +130,9 @@ class FakeComposeCluster:
     def redis(self, role: str) -> ContainerRedis:
         return self.servers[role]
 
+    def server(self, kind: str, role: str) -> ContainerRedis:
+        return self.redis(role)
+
     def respawn_worker(self, name: str) -> None:
         self.restarted.append(name)
         self.workers[name].container.restart(timeout=10)

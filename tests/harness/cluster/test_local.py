@@ -17,6 +17,7 @@ from celery.exceptions import TimeoutError as CeleryTimeout
 from chord_chaos.check.result import Job
 from chord_chaos.harness.cluster.local import Cluster
 from chord_chaos.harness.infra.errors import HarnessError
+from chord_chaos.harness.infra.redis_server import RedisServer
 from chord_chaos.harness.infra.registry import Registry, reap_stale
 from chord_chaos.harness.run.batch import BatchRunner
 from chord_chaos.harness.run.ledger_reader import read_events
@@ -48,7 +49,7 @@ def _tree(cluster: Cluster) -> list[int]:
 
 
 def test_it_is_wired_as_asked(cluster: Cluster) -> None:
-    assert cluster.broker is not None and cluster.broker_url == cluster.broker.url(0)
+    assert isinstance(cluster.broker, RedisServer) and cluster.broker_url == cluster.broker.url(0)
     assert [w.hostname for w in cluster.workers] == ["w0@127.0.0.1", "w1@127.0.0.1"]
     assert [len(w.pool_pids()) for w in cluster.workers] == [2, 2]
     if cluster.backend == "redis":
