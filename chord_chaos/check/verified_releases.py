@@ -21,5 +21,6 @@ VERIFIED_RELEASES: dict[str, tuple[str, ...]] = {
     "database-retry-state": ("5.7.0",),
     "worker-exit-on-reconnect": ("5.7.0",),
     "worker-lost-after-success": ("5.7.0",),
+    "chord-claim-held-by-killed-worker": ("5.7.0",),
     "redis-message-lost-off-queue": ("5.7.0",),
 }

@@ -180,12 +180,13 @@ def cmd_chaos(args: argparse.Namespace) -> int:
 
 
 def _compose_pairs(pairs: list[Any]) -> list[Any]:
-    """Containers have one delivery configuration and one backend: keep the scenarios that fit."""
+    """Containers have one delivery configuration and one backend, and the nemesis restarts only
+    Redis containers: keep the scenarios that fit."""
     from chord_chaos.harness.cluster.compose import compose_backend
 
     delivery = os.environ.get("CC_DELIVERY", "acks-late")
     backend = compose_backend()
-    fitting = [(s, b) for s, b in pairs if s.delivery == delivery and b == backend]
+    fitting = [(s, b) for s, b in pairs if s.delivery == delivery and b == backend and not s.restarts]
     skipped = sorted({f"{s.name}/{b}" for s, b in pairs} - {f"{s.name}/{b}" for s, b in fitting})
     if skipped:
         print(f"chord-chaos: compose mode runs {delivery} on {backend} only; skipping "

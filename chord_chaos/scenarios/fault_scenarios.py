@@ -97,10 +97,10 @@ FAULT_SCENARIOS = (
              "after a pause) or restarted at once while the second or third header task runs",
              slow_chords, _anchored((FaultKind.RESTART_RABBITMQ, FaultKind.KILL_RABBITMQ), "header",
                                     _servers(FaultKind.RESTART_RABBITMQ), first=2, last=3),
-             brokers=(Broker.RABBITMQ,)),
+             brokers=(Broker.RABBITMQ,), restarts="rabbitmq"),
     Scenario("postgres-restart-mid-chord", "slow chords; the PostgreSQL result backend restarted "
              "while a header task runs", slow_chords,
              _anchored(FaultKind.RESTART_POSTGRES, "header", _servers(FaultKind.RESTART_POSTGRES)),
-             backends=(POSTGRES,)),
+             backends=(POSTGRES,), restarts="postgres"),
 )
 

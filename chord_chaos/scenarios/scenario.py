@@ -40,6 +40,7 @@ class Scenario:
     delivery: str = "acks-late"
     backends: tuple[str, ...] = BACKEND_CHOICES
     brokers: tuple[str, ...] = BROKERS
+    restarts: str = ""  # the server it kills besides Redis (rabbitmq, postgres): a local cluster's
 
     def cases(self, backend: str, broker: str = "redis") -> st.SearchStrategy[tuple[Workload, FaultPlan]]:
         """(workload, fault plan) drawn together, so that shrinking minimises both; each start

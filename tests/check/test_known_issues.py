@@ -68,6 +68,10 @@ def test_a_worker_exit_matches_only_with_celerys_reconnect_error() -> None:
                                      "MemoryError()")
     known, rest = match_known([crash, other], chord_prediction(), replace(h, worker_exits=(crash.message,)))
     assert [k for k, _ in known] == ["worker-exit-on-reconnect"] and rest == [other]
+    # the same crash on RabbitMQ: kombu's Redis transport restores no unacked messages there
+    on_rabbitmq = replace(h, worker_exits=(crash.message,), meta={**h.meta, "broker": "rabbitmq"})
+    known, rest = match_known([crash], chord_prediction(), on_rabbitmq)
+    assert known == [] and rest == [crash]
 
 
 def test_database_retry_state_matches_the_int_retry_value_typeerror_too() -> None:
@@ -403,6 +407,36 @@ def test_worker_lost_after_success_needs_a_real_kill_after_a_header_success() ->
     assert _violated(p, h) == ["liveness"] and not _known(p, h)
 
 
+def test_a_chord_claim_needs_a_killed_worker_right_after_a_header_end_and_a_copy_within_the_claim() -> None:
+    entry = _entry("chord-claim-held-by-killed-worker")
+    second = "$.chord.header[1]"  # ends at 0.04 s on w0
+
+    def killed(kill_at: float = 0.05, copy_at: float | None = 0.1, kind: str = "kill_worker",
+               **kw: Any) -> tuple[Any, History]:
+        p, h = ran(entry.minimal_canvas, skip=("$.chord.body", *kw.pop("skip", ())),
+                   delivery="acks-late", faults=entry.plan, **kw)
+        events = [replace(e, hostname="w0@127.0.0.1") for e in h.events]
+        if copy_at is not None:  # the redelivered copy, on the other worker
+            start = next(e for e in events if e.node == second and e.kind == "start")
+            end = next(e for e in events if e.node == second and e.kind == "end")
+            events += [replace(x, hostname="w1@127.0.0.1", pid=2, redelivered=True,
+                               mono=int((copy_at + i * 0.01) * 1e9)) for i, x in enumerate((start, end))]
+        kill = {"fault": 0, "kind": kind, "target": "@anchor", "applied": kill_at, "healed": kill_at + 0.05,
+                "resolved": ["w0" if kind == "kill_worker" else "w0:9"], "error": None, "note": None}
+        return p, replace(h, events=tuple(events), nemesis=(kill,))
+
+    p, h = killed()
+    assert _known(p, h) == ["chord-claim-held-by-killed-worker"] and verdict_of(p, h).verdict == "pass"
+    unexplained = ["executions", "liveness"]  # the body never ran, and get() never returned
+    assert _violated(*killed(copy_at=0.05 + 25.0)) == unexplained  # after the claim: dispatched
+    assert _violated(*killed(copy_at=None)) == unexplained  # no copy: not this mechanism
+    assert _violated(*killed(kill_at=2.0, copy_at=2.1)) == unexplained  # long after the end
+    assert "chord-claim-held-by-killed-worker" not in _known(*killed(kind="kill_child"))
+    assert _violated(*killed(backend="database")) == unexplained
+    p, h = killed(skip=("$.chord.header[0]",))  # a header task never ran: not a complete chord
+    assert "liveness" in _violated(p, h) and not _known(p, h)
+
+
 def test_redis_header_chord_group_body_chord_is_the_innermost_result_in_place_of_the_header() -> None:
     minimal = _entry("redis-header-chord-group-body-chord").minimal_canvas
     p, _ = ran(minimal)
@@ -453,6 +487,8 @@ NEGATIVE = {
     "database-retry-state": test_database_retry_state_explains_only_what_waits_on_the_retried_task,
     "worker-exit-on-reconnect": test_a_worker_exit_matches_only_with_celerys_reconnect_error,
     "worker-lost-after-success": test_worker_lost_after_success_needs_a_real_kill_after_a_header_success,
+    "chord-claim-held-by-killed-worker":
+        test_a_chord_claim_needs_a_killed_worker_right_after_a_header_end_and_a_copy_within_the_claim,
     "redis-message-lost-off-queue": test_message_lost_off_queue_explains_the_hang_and_what_never_ran_after,
 }
 

@@ -159,3 +159,12 @@ def test_a_missing_server_is_one_line_and_exit_2_with_nothing_left_running(
     err = capsys.readouterr().err.strip()
     assert err == f"chord-chaos: {missing}"
     assert descendants() <= before  # the broker redis-server it may have started is gone
+
+
+def test_scenarios_shows_where_each_runs_per_broker(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scenarios"]) == 0
+    rows = {line.split()[0]: line.split()[1:4] for line in capsys.readouterr().out.splitlines()}
+    assert rows["scenario"] == ["delivery", "redis", "broker"]
+    assert rows["rabbitmq-restart-mid-chord"] == ["acks-late", "-", "redis/database/postgres"]
+    assert rows["redis-restart-mid-chord"] == ["acks-late", "redis/database/postgres", "redis"]
+    assert rows["postgres-restart-mid-chord"] == ["acks-late", "postgres", "postgres"]

@@ -18,9 +18,11 @@ from chord_chaos.models.faults import (
     FaultPlan,
     PlanError,
     fit_anchors,
+    links_of,
     loads_plan,
     node_role,
     parse_plan,
+    server_roles,
 )
 from chord_chaos.models.vocabulary import FaultKind
 
@@ -87,3 +89,25 @@ def test_start_anchors_are_fitted_onto_starts_the_canvas_has() -> None:
         Anchor("start", "any", 1),  # no body: any task
         Anchor("end", "body", 5), None]  # end anchors and timed faults stay as written
     assert fit_anchors(plan, {}) == plan  # nothing starts: nothing to fit onto
+
+
+@pytest.mark.parametrize(("kind", "target", "ok"), [
+    ("kill_rabbitmq", "broker", True), ("restart_rabbitmq", "backend", False),
+    ("restart_postgres", "backend", True), ("restart_postgres", "broker", False),
+    ("kill_redis", "backend", True)])
+def test_a_server_fault_names_the_role_its_server_plays(kind: str, target: str, ok: bool) -> None:
+    obj = {"faults": [{"kind": kind, "target": target}]}
+    if ok:
+        assert parse_plan(obj).faults[0].target == target
+    else:
+        with pytest.raises(PlanError, match=f"does not fit {kind}; name "):
+            parse_plan(obj)
+
+
+def test_server_roles_follow_the_cluster() -> None:
+    assert server_roles(FaultKind.RESTART_REDIS, "redis", "rabbitmq") == ["backend"]
+    assert server_roles(FaultKind.RESTART_REDIS, "database", "rabbitmq") == []
+    assert server_roles(FaultKind.KILL_RABBITMQ, "redis", "rabbitmq") == ["broker"]
+    assert server_roles(FaultKind.RESTART_POSTGRES, "database", "redis") == []
+    assert server_roles(FaultKind.LATENCY, "redis", "redis") is None
+    assert links_of("postgres") == ["broker", "backend"] and links_of("database") == ["broker"]

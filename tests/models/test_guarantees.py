@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from chord_chaos.models.faults import (
+    BROKER_RESTART,
     CHILD_KILL,
+    DATABASE_RESTART,
     FAULT_CLASSES,
     LOSSY,
     SLOW,
@@ -20,6 +22,7 @@ from chord_chaos.models.guarantees import (
     guarantees_markdown,
     promise,
     promise_for,
+    prompt_redelivery,
 )
 from chord_chaos.models.vocabulary import FaultKind
 from tests.helpers import REPO_ROOT
@@ -80,3 +83,26 @@ def test_a_warm_shutdown_promises_at_most_once_only_with_acks_early() -> None:
     assert promise_for(DELIVERIES["acks-early"], WORKER_TERM) == FULL
     late = promise_for(DELIVERIES["acks-late"], WORKER_TERM)
     assert late.liveness and late.at_least_once and not late.at_most_once
+
+
+def test_rabbitmq_requeues_at_once_and_says_so_from_its_own_docs() -> None:
+    late = DELIVERIES["acks-late"]
+    on_redis = promise_for(late, WORKER_KILL, "redis")
+    on_rabbitmq = promise_for(late, WORKER_KILL, "rabbitmq")
+    assert not on_redis.at_most_once and not on_rabbitmq.at_most_once  # runs again on both
+    assert "visibility timeout" in on_redis.why["at_most_once"]
+    assert "rabbitmq.com/docs/confirms#automatic-requeueing" in on_rabbitmq.why["at_most_once"]
+    kill = FaultPlan((Fault(FaultKind.KILL_WORKER, "@anchor"),))
+    assert prompt_redelivery(late, kill, "rabbitmq") and not prompt_redelivery(late, kill, "redis")
+    assert not prompt_redelivery(DELIVERIES["acks-early"], kill, "rabbitmq")  # acked: gone
+    lossy = FaultPlan((Fault(FaultKind.KILL_WORKER, "@anchor"), Fault(FaultKind.PARTITION, "w1.broker")))
+    assert not prompt_redelivery(late, lossy, "rabbitmq")  # a cut link is noticed by heartbeats
+
+
+def test_a_broker_or_database_restart_keeps_running_tasks_but_not_messages() -> None:
+    for cls in (BROKER_RESTART, DATABASE_RESTART):
+        p = promise_for(DELIVERIES["acks-late"], cls, "rabbitmq")
+        assert p.finished and not (p.liveness or p.at_most_once or p.at_least_once or p.exact_outcome)
+    early = DELIVERIES["acks-early"]
+    assert "publisher confirms" in promise_for(early, BROKER_RESTART, "rabbitmq").why["liveness"]
+    assert "result_backend_always_retry" in promise_for(early, DATABASE_RESTART).why["liveness"]

@@ -1,5 +1,6 @@
-"""What a harness-owned server (redis-server, toxiproxy-server) shares: a start on a free
-loopback port that retries a lost port race, and a stop or kill through its supervisor."""
+"""What a harness-owned server (redis-server, RabbitMQ, PostgreSQL, toxiproxy-server) shares: a
+start on a free loopback port that retries a lost port race, and a stop, kill, restart or pause
+through its supervisor."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ START_ATTEMPTS = 3  # a port from free_port can be taken before the server binds
 
 
 class OwnedProcess:
-    """What a harness-owned server (redis-server, toxiproxy-server) shares: a start on a free
-    loopback port that retries a lost port race, its Managed process, whether it runs, its pid,
+    """What a harness-owned server shares: a start on a free loopback port that retries a lost
+    port race, its Managed process, whether it runs, its pid,
     and a stop or kill through the supervisor that started it. Subclasses say how to spawn it,
     how to tell it is ready and how its log shows a lost port race."""
 
@@ -117,6 +118,21 @@ class OwnedProcess:
         if self.proc is not None:
             self.supervisor.stop(self.proc, grace=grace)
             self.proc = None
+
+    def restart(self) -> Self:
+        """Kill and start again on the same port: clients can reconnect to it."""
+        self.kill()
+        self._fixed_port = self.port is not None
+        return self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open and accept, nothing answers (a hung server)."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         """SIGKILL, and wait until it is gone (its port is free, its connections dropped)."""

@@ -241,9 +241,7 @@ class PostgresServer(OwnedProcess):
     def restart(self) -> PostgresServer:
         """Kill and start again on the same port: crash recovery replays the WAL, clients can
         reconnect, every committed row is still there."""
-        self.kill()
-        self._fixed_port = self.port is not None
-        return self.start()
+        return super().restart()
 
     def kill(self) -> None:
         """SIGKILL the postmaster and every process it forked, and wait until they are gone:

@@ -98,7 +98,7 @@ class RabbitMQServer(OwnedProcess):
 
     def __init__(self, supervisor: Supervisor, workdir: Path, role: str = "broker",
                  port: int | None = None, ready_timeout: float = READY_TIMEOUT) -> None:
-        super().__init__(supervisor, workdir, port, ready_timeout)
+        super().__init__(supervisor, workdir.resolve(), port, ready_timeout)  # the node's cwd is home
         self.role = role
         self.epmd: Managed | None = None
         self.epmd_port: int | None = None
@@ -184,21 +184,6 @@ class RabbitMQServer(OwnedProcess):
         except OSError:
             return False
         return b"eaddrinuse" in text or b"address already in use" in text
-
-    def restart(self) -> RabbitMQServer:
-        """Kill the node and start it again on the same ports, its data kept."""
-        self.kill()
-        self._fixed_port = self.port is not None
-        return self.start()
-
-    def pause(self) -> None:
-        """SIGSTOP the VM: connections stay open, nothing answers (a hung node)."""
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGCONT)
 
     def stop(self, grace: float = 10.0) -> None:
         """A graceful stop (SIGTERM: the VM shuts the node down), then its epmd."""

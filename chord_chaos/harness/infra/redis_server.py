@@ -7,7 +7,6 @@ result-backend fault the harness wants to model. Readiness is a real PING, not a
 from __future__ import annotations
 
 import shutil
-import signal
 from pathlib import Path
 
 import redis
@@ -97,16 +96,5 @@ class RedisServer(OwnedProcess):
         return f"redis-server ({self.role})"
 
     def restart(self) -> RedisServer:
-        """Kill and start again on the same port: clients can reconnect, every key is gone."""
-        self.kill()
-        self._fixed_port = self.port is not None
-        return self.start()
-
-    def pause(self) -> None:
-        """SIGSTOP: connections stay open and accept, nothing answers (a hung server)."""
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGCONT)
+        """Kill and start again on the same port: every key is gone (no persistence)."""
+        return super().restart()

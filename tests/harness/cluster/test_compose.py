@@ -29,8 +29,8 @@ SERVICES = COMPOSE["services"]
 
 
 def test_every_part_the_issue_names_is_a_service() -> None:
-    assert {"redis-broker", "redis-backend", "postgres", "toxiproxy", "worker-w0", "worker-w1",
-            "runner"} <= set(SERVICES)
+    assert {"redis-broker", "redis-backend", "postgres", "rabbitmq", "toxiproxy", "worker-w0",
+            "worker-w1", "runner"} <= set(SERVICES)
 
 
 def test_images_are_pinned_and_toxiproxy_matches_make_setup() -> None:
@@ -69,6 +69,39 @@ def test_the_runner_command_is_a_valid_compose_campaign() -> None:
     assert args.compose and args.command == "chaos"
     assert "/var/run/docker.sock:/var/run/docker.sock" in runner["volumes"]
     assert runner["environment"]["CC_DELIVERY"] in ("acks-early", "acks-late", "acks-late-reject")
+
+
+def test_the_rabbitmq_override_routes_every_broker_link_to_rabbitmq() -> None:
+    override = yaml.safe_load((ROOT / "docker" / "compose.rabbitmq.yml").read_text())["services"]
+    config = json.loads((ROOT / "docker" / "toxiproxy-rabbitmq.json").read_text())
+    rabbit = {p["name"]: p for p in config}
+    assert set(rabbit) == set(PROXIES)  # the nemesis's link names, on the same ports
+    assert SERVICES["rabbitmq"]["profiles"] == ["rabbitmq"] and "healthcheck" in SERVICES["rabbitmq"]
+    for name, proxy in rabbit.items():
+        assert proxy["listen"] == PROXIES[name]["listen"]
+        upstream = "rabbitmq:5672" if name.endswith(".broker") else PROXIES[name]["upstream"]
+        assert proxy["upstream"] == upstream
+    for who, svc in (("w0", "worker-w0"), ("w1", "worker-w1"), ("client", "runner")):
+        url = override[svc]["environment"]["CC_BROKER_URL"]
+        port = url.split(":")[-1].removesuffix("//")
+        assert url.startswith("amqp://") and rabbit[f"{who}.broker"]["listen"].endswith(f":{port}")
+    args = build_parser().parse_args(override["runner"]["command"][1:])
+    assert args.compose and args.broker == "rabbitmq"
+    mount = override["toxiproxy"]["volumes"][0]
+    assert mount.endswith(":/config/toxiproxy.json:ro") and (ROOT / mount.split(":")[0]).exists()
+
+
+def test_compose_mode_skips_scenarios_that_restart_a_server_it_cannot(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from chord_chaos.cli.campaign_commands import _compose_pairs
+    from chord_chaos.scenarios.registry import select
+
+    monkeypatch.setenv("CC_DELIVERY", "acks-late")
+    monkeypatch.setenv("CC_BACKEND_URL", "redis://toxiproxy:21021/0")
+    pairs = _compose_pairs(select(None, ["redis"], "rabbitmq"))
+    assert "rabbitmq-restart-mid-chord" not in {s.name for s, _ in pairs}
+    assert "redis-restart-mid-chord" in {s.name for s, _ in pairs}
+    assert "rabbitmq-restart-mid-chord/redis" in capsys.readouterr().err
 
 
 def test_the_dockerfile_copies_what_exists() -> None:
