@@ -43,7 +43,7 @@ META = "chord-chaos-env.json"
 FAMILY = ("celery", "kombu", "billiard", "vine", "amqp", "redis")
 ERA_MARGIN = timedelta(days=1)  # companion releases (kombu, billiard) come out around the same day
 # chord-chaos's own needs; Hypothesis at the installed version, so a seed draws the same canvases.
-OWN = ("psutil", "rich", "toxiproxy-python", "sqlalchemy", "packaging")
+OWN = ("psutil", "rich", "toxiproxy-python", "sqlalchemy", "packaging", "psycopg[binary]")
 PINNED = ("hypothesis",)
 RESOLVE_TIMEOUT = 180.0
 INSTALL_TIMEOUT = 600.0

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Self
 
 import psutil
-import psycopg
 
 from chord_chaos.harness.infra.errors import HarnessError
 from chord_chaos.harness.infra.owned import OwnedProcess
@@ -75,6 +74,8 @@ def server_user() -> pwd.struct_passwd | None:
 
 def answers(port: int, timeout: float = 2.0) -> bool:
     """One connection and ``SELECT 1`` (libpq waits at least 2 s for a hung server)."""
+    import psycopg  # only a PostgreSQL cluster needs it (a --celery environment may lack it)
+
     try:
         with psycopg.connect(host=HOST, port=port, user=SERVER_USER, dbname="postgres",
                              sslmode="disable", connect_timeout=max(1, round(timeout)),
