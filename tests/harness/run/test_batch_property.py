@@ -29,7 +29,7 @@ from chord_chaos.models.swarm import swarm_workloads
 from chord_chaos.models.vocabulary import BACKENDS
 
 # In CI the gate's fixed-seed ``fuzz`` slice checks the same property over many more canvases.
-EXAMPLES = int(os.environ.get("CC_PROPERTY_EXAMPLES", "12" if os.environ.get("CI") else "40"))
+EXAMPLES = int(os.environ.get("CC_PROPERTY_EXAMPLES", "8" if os.environ.get("CI") else "40"))
 BATCH = 10
 
 
