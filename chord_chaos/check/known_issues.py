@@ -510,15 +510,22 @@ def _killed_between_store_and_count(p: Prediction, h: History) -> set[str]:
             continue
         if not 0 <= applied - seconds_into_run(h, last.mono) <= KILL_WINDOW:
             continue
-        cut = last.node.rfind(".chord.header[")
-        if cut < 0:
-            continue
-        chord = last.node[:cut]
-        header = [n for n in p.executions if inside(n, f"{chord}.chord.header")]
-        body = {n for n in p.executions if inside(n, f"{chord}.chord.body")}
-        if all(ran.get(n, 0) >= p.executions[n] for n in header) and not any(ran.get(n) for n in body):
-            stalled |= downstream(p, body)
+        stalled |= _stalled_after(last.node, p, ran)
     return stalled
+
+
+def _stalled_after(header_task: str, p: Prediction, ran: dict[str, int]) -> set[str]:
+    """When every task of ``header_task``'s chord header ran and its body never did: the body
+    and everything after it; else nothing."""
+    cut = header_task.rfind(".chord.header[")
+    if cut < 0:
+        return set()
+    chord = header_task[:cut]
+    header = [n for n in p.executions if inside(n, f"{chord}.chord.header")]
+    body = {n for n in p.executions if inside(n, f"{chord}.chord.body")}
+    if all(ran.get(n, 0) >= p.executions[n] for n in header) and not any(ran.get(n) for n in body):
+        return downstream(p, body)
+    return set()
 
 
 CLAIM_WINDOW = 21.0  # s: Celery 5.7's chord dispatch claim, 6 s, extended to 21 s to publish
@@ -547,17 +554,9 @@ def _claim_left_by_a_killed_worker(p: Prediction, h: History) -> tuple[set[str],
                 continue
             if not 0 <= applied - seconds_into_run(h, end.mono) <= KILL_WINDOW:
                 continue
-            copies = [e for e in h.events if e.node == end.node and e.kind == "end" and e.mono > end.mono
-                      and "ok" in (e.outcome or {})
-                      and 0 <= seconds_into_run(h, e.mono) - applied <= CLAIM_WINDOW]
-            cut = end.node.rfind(".chord.header[")
-            if not copies or cut < 0:
-                continue
-            chord = end.node[:cut]
-            header = [n for n in p.executions if inside(n, f"{chord}.chord.header")]
-            body = {n for n in p.executions if inside(n, f"{chord}.chord.body")}
-            if all(ran.get(n, 0) >= p.executions[n] for n in header) and not any(ran.get(n) for n in body):
-                stalled |= downstream(p, body)
+            if any(e.node == end.node and e.kind == "end" and e.mono > end.mono and "ok" in (e.outcome or {})
+                   and 0 <= seconds_into_run(h, e.mono) - applied <= CLAIM_WINDOW for e in h.events):
+                stalled |= _stalled_after(end.node, p, ran)
     if stalled:
         copied = {e.node for e in h.events if e.kind == "start" and e.redelivered}
     return stalled, copied
