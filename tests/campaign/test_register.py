@@ -8,6 +8,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 import chord_chaos.check.verified_releases as data
 from chord_chaos.campaign.register import record_verified, shows
 from chord_chaos.check.known_issues import REGISTER
@@ -47,3 +49,18 @@ def test_record_adds_the_release_to_the_entries_that_reproduced_only(tmp_path: P
     assert table["celery-4004"] == ("5.4.0", *data.VERIFIED_RELEASES["celery-4004"])  # version order
     assert table["nested-group-order"] == data.VERIFIED_RELEASES["nested-group-order"]
     assert set(table) == set(data.VERIFIED_RELEASES)
+
+
+def test_the_check_leaves_out_what_it_cannot_judge_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chord_chaos.campaign.register import DETERMINISTIC_VAR, _groups, not_run
+    from chord_chaos.models.vocabulary import BROKER_VAR
+
+    flaky = next(k for k in REGISTER if k.flaky and "rabbitmq" in k.brokers)
+    redis_only = next(k for k in REGISTER if k.brokers == ("redis",))
+    assert not_run(flaky) is None and not_run(redis_only) is None
+    monkeypatch.setenv(BROKER_VAR, "rabbitmq")
+    assert "another transport" in str(not_run(redis_only)) and not_run(flaky) is None
+    monkeypatch.setenv(DETERMINISTIC_VAR, "1")
+    assert "--times 10" in str(not_run(flaky))
+    ran_ids = {k.id for g in _groups() for k in g}
+    assert ran_ids == {k.id for k in REGISTER if not k.flaky and "rabbitmq" in k.brokers}
