@@ -45,8 +45,16 @@ def sup(tmp_path: Path) -> Iterator[Supervisor]:
     supervisor.stop_all()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_broker_from_outside() -> None:
+    """Module-scoped clusters are made before any function fixture: none may inherit a broker."""
+    os.environ.pop(BROKER_VAR, None)
+
+
 @pytest.fixture(autouse=True)
 def _one_broker_per_test(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``--broker`` sets CC_BROKER for the command's process; a test that ran one must not hand
-    its broker to the next test in the same worker."""
-    monkeypatch.delenv(BROKER_VAR, raising=False)
+    """``--broker`` sets CC_BROKER in the command's process (the test's): recorded here as unset,
+    so that it is removed again when the test ends and the next test, or the next module's
+    cluster, in this worker runs on Redis."""
+    monkeypatch.setenv(BROKER_VAR, "redis")
+    monkeypatch.delenv(BROKER_VAR)
