@@ -201,8 +201,12 @@ HARNESS = textwrap.dedent("""
     server = PostgresServer(Supervisor(Path(sys.argv[1])), Path(sys.argv[2]), "victim").start()
     if sys.argv[3] == "paused":
         server.pause()
-    children = [p.pid for p in psutil.Process(server.pid).children(recursive=True)
-                if p.status() != psutil.STATUS_ZOMBIE]  # a backend that ended, not yet reaped
+    def running(p):  # a backend that ended (gone, or a zombie not yet reaped) does not count
+        try:
+            return p.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+    children = [p.pid for p in psutil.Process(server.pid).children(recursive=True) if running(p)]
     print(json.dumps([server.pid, children]), flush=True)
     time.sleep(60)
 """)
