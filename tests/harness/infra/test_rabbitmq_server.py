@@ -61,9 +61,10 @@ def test_a_restart_keeps_the_ports_and_the_durable_messages(node: RabbitMQServer
     assert port is not None
     conn, ch = _channel(port)
     ch.queue_declare("celery", durable=True, auto_delete=False)
+    ch.confirm_select()  # each publish waits for the node's confirm: persistent means on disk
     ch.basic_publish(amqp.Message("kept", delivery_mode=2), routing_key="celery")
     ch.basic_publish(amqp.Message("kept"), routing_key="celery")  # transient: not kept
-    conn.collect()
+    conn.close()
     node.stop(grace=10.0)  # graceful: written to disk; then started as the nemesis restarts it
     node._fixed_port = True
     node.start()
