@@ -74,9 +74,9 @@ def choice_of(cluster: ChaosCluster) -> str:
     return str(getattr(cluster, "backend_choice", cluster.backend))
 
 
-def broker_in_use() -> str:
+def broker_in_use(default: str = "redis") -> str:
     """The broker of this command's clusters (``--broker``, carried in the environment)."""
-    return os.environ.get(BROKER_VAR) or "redis"
+    return os.environ.get(BROKER_VAR) or default
 
 
 def signature(result: RunResult) -> Signature | None:

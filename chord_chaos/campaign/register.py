@@ -19,6 +19,7 @@ from typing import Any
 
 from packaging.version import Version
 
+from chord_chaos.campaign.campaign import broker_in_use
 from chord_chaos.check.known_issues import REGISTER, KnownIssue
 from chord_chaos.check.result import Job, RunResult
 from chord_chaos.check.verdict import check
@@ -29,7 +30,6 @@ from chord_chaos.harness.run.batch import BatchRunner
 from chord_chaos.harness.run.chaos import ChaosRunner
 from chord_chaos.models.canvas import parse_workload
 from chord_chaos.models.faults import parse_plan
-from chord_chaos.models.vocabulary import BROKER_VAR
 
 
 def _runs(entries: list[KnownIssue], times: int, out: Path) -> dict[str, list[RunResult]]:
@@ -57,18 +57,14 @@ def _runs(entries: list[KnownIssue], times: int, out: Path) -> dict[str, list[Ru
 GROUPS_AT_ONCE = 5  # clusters at once (all five today): they mostly wait on hangs and recovery
 
 
-def _broker() -> str:
-    return os.environ.get(BROKER_VAR) or "redis"
-
-
 DETERMINISTIC_VAR = "CC_REGISTER_DETERMINISTIC"  # --deterministic, for the child processes too
 
 
 def not_run(k: KnownIssue) -> str | None:
     """Why this check leaves an entry out, or None: a transport's own bug runs only on its
     broker; with --deterministic, a flaky entry (one run at a time tells nothing of it)."""
-    if _broker() not in k.brokers:
-        return f"not checked on the {_broker()} broker (a bug of another transport)"
+    if broker_in_use() not in k.brokers:
+        return f"not checked on the {broker_in_use()} broker (a bug of another transport)"
     if k.flaky and os.environ.get(DETERMINISTIC_VAR):
         return "flaky: not run here; 'chord-chaos known-issues --check --times 10' runs it"
     return None
@@ -94,8 +90,9 @@ def check_register(times: int, out: Path, at_once: int = GROUPS_AT_ONCE) -> list
     else:
         shown = _in_children(len(groups), times, out, at_once)
     installed = celery_under_test()["version"]
-    return [{"id": k.id, "backend": k.backend, "broker": _broker(), "celery_versions": k.celery_versions,
-             "link": k.link, "installed_celery": installed, "version_listed": k.verified(installed),
+    return [{"id": k.id, "backend": k.backend, "broker": broker_in_use(),
+             "celery_versions": k.celery_versions, "link": k.link, "installed_celery": installed,
+             "version_listed": k.verified(installed),
              "flaky": k.flaky, "runs": times, "reproduced": shown.get(k.id, 0),
              "not_run": not_run(k)}
             for k in REGISTER]

@@ -9,17 +9,17 @@ with the report's, or unknown again for an unknown report).
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from chord_chaos.campaign.campaign import broker_in_use
 from chord_chaos.campaign.stats import rate
 from chord_chaos.check.result import Job, RunResult
 from chord_chaos.harness.cluster.local import Cluster
 from chord_chaos.harness.run.batch import BatchRunner
 from chord_chaos.harness.run.chaos import ChaosRunner
-from chord_chaos.models.vocabulary import BROKER_VAR, VerdictKind
+from chord_chaos.models.vocabulary import VerdictKind
 from chord_chaos.report.json_report import SavedReport
 
 
@@ -37,7 +37,7 @@ def replay_runs(report: SavedReport, times: int, out_dir: Path, strict: bool = F
     job = Job(report.id, report.workload)
     with contextlib.ExitStack() as stack:
         cluster = Cluster(backend=report.backend_choice, delivery=report.delivery if report.chaos else None,
-                          broker=os.environ.get(BROKER_VAR) or report.broker)  # --broker, or the run's
+                          broker=broker_in_use(report.broker))  # --broker, or the run's
         stack.callback(cluster.close)
         cluster.start()
         if report.chaos:

@@ -90,13 +90,15 @@ def seconds_into_run(history: History, mono_ns: int) -> float:
     return (mono_ns - int(history.meta.get("t0_mono_ns", 0))) / 1e9
 
 
-def real_kills(history: History) -> Iterator[tuple[int, float]]:
-    """(pid, seconds into the run) of every pool process the nemesis really killed."""
+def real_kills(history: History, kind: str = "kill_child") -> Iterator[tuple[Any, float]]:
+    """(what, seconds into the run) of every kill the nemesis really made: the pid of each pool
+    process (``kill_child``), or the name of each worker (``kill_worker``)."""
     for rec in history.nemesis:
-        if (rec.get("kind") == "kill_child" and rec.get("applied") is not None
+        if (rec.get("kind") == kind and rec.get("applied") is not None
                 and not rec.get("error") and not rec.get("note")):
             for target in rec.get("resolved") or []:
-                yield int(str(target).rpartition(":")[2]), float(rec["applied"])
+                what = int(str(target).rpartition(":")[2]) if kind == "kill_child" else str(target)
+                yield what, float(rec["applied"])
 
 
 def downstream(p: Prediction, roots: set[str], canvas: Canvas | None = None) -> set[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -531,15 +531,6 @@ def _stalled_after(header_task: str, p: Prediction, ran: dict[str, int]) -> set[
 CLAIM_WINDOW = 21.0  # s: Celery 5.7's chord dispatch claim, 6 s, extended to 21 s to publish
 
 
-def _killed_workers(h: History) -> Iterator[tuple[str, float]]:
-    """(worker name, seconds into the run) of every worker the nemesis really SIGKILLed."""
-    for rec in h.nemesis:
-        if rec.get("kind") == "kill_worker" and rec.get("applied") is not None and not rec.get("error") \
-                and not rec.get("note"):
-            for name in rec.get("resolved") or []:
-                yield str(name), float(rec["applied"])
-
-
 def _claim_left_by_a_killed_worker(p: Prediction, h: History) -> tuple[set[str], set[str]]:
     """Redis backend: chords whose body never ran although every header task ran, one of them
     ended (ok) on a worker SIGKILLed within KILL_WINDOW s after, and that task's redelivered
@@ -548,7 +539,7 @@ def _claim_left_by_a_killed_worker(p: Prediction, h: History) -> tuple[set[str],
     ran = executions_by_node(h.events)
     stalled: set[str] = set()
     copied: set[str] = set()
-    for name, applied in _killed_workers(h):
+    for name, applied in real_kills(h, "kill_worker"):
         for end in h.events:
             if end.kind != "end" or "ok" not in (end.outcome or {}) or end.hostname.partition("@")[0] != name:
                 continue

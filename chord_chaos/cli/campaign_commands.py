@@ -23,7 +23,7 @@ from chord_chaos.cli.input import (
     exit_for_signal,
 )
 from chord_chaos.cli.target import enter_target, report_celery, target_options
-from chord_chaos.models.vocabulary import BACKEND_CHOICES, BACKENDS, BROKER_VAR, BROKERS
+from chord_chaos.models.vocabulary import BACKEND_CHOICES, BACKENDS, BROKERS
 
 PLAIN_PROGRESS = "CC_PLAIN_PROGRESS"  # set for shard children: one line per run, no live table
 
@@ -165,10 +165,11 @@ def cmd_chaos(args: argparse.Namespace) -> int:
         raise UsageError("--config does not reach docker-compose's workers (their settings are "
                          "the image's); drop --compose or --config")
     enter_target(args)
+    from chord_chaos.campaign.campaign import broker_in_use
     from chord_chaos.scenarios.registry import ScenarioError, select
 
     try:
-        pairs = select(args.scenario, args.backend, os.environ.get(BROKER_VAR) or "redis")
+        pairs = select(args.scenario, args.backend, broker_in_use())
     except ScenarioError as exc:
         raise UsageError(str(exc)) from None
     shard, shards = _budget_workers_shard(args)

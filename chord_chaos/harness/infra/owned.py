@@ -51,15 +51,18 @@ class OwnedProcess:
         """Whether it serves on ``port`` (one bounded request, not a log line)."""
         raise NotImplementedError
 
+    RACE_MARKERS: tuple[bytes, ...] = (b"address already in use",)  # lower case, as logged
+
     def _lost_race(self, proc: Managed, offset: int) -> bool:
-        """Whether its log, from ``offset`` on (this attempt), says the port was taken (both
-        servers log the kernel's "address already in use")."""
+        """Whether its log, from ``offset`` on (this attempt), says the port was taken (each
+        server logs the kernel's "address already in use", or one of its ``RACE_MARKERS``)."""
         try:
             with self.log.open("rb") as log:
                 log.seek(offset)
-                return b"address already in use" in log.read().lower()
+                text = log.read().lower()
         except OSError:
             return False
+        return any(marker in text for marker in self.RACE_MARKERS)
 
     def _wait_ready(self, proc: Managed, port: int, offset: int) -> bool:
         """True once it answers; False if it exited or lost the port; a HarnessError (and the

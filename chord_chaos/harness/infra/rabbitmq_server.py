@@ -21,7 +21,11 @@ import glob
 import os
 import shutil
 import signal
+import socket
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from chord_chaos.harness.infra import ports
 from chord_chaos.harness.infra.errors import HarnessError
@@ -54,47 +58,50 @@ def epmd_binary() -> str:
     return binary
 
 
-def amqp_answers(port: int, timeout: float = 1.0) -> bool:
-    """One AMQP connection and a queue declare (what a worker does first), bounded in time."""
+@contextlib.contextmanager
+def _channel(port: int, timeout: float) -> Iterator[Any]:
+    """A channel on a fresh AMQP connection as guest, every step bounded by ``timeout``."""
     import amqp
 
     conn = amqp.Connection(f"{HOST}:{port}", userid="guest", password="guest",
                            connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout)
     try:
         conn.connect()
-        channel = conn.channel()
-        channel.queue_declare("cc.ready", auto_delete=True, exclusive=True)
-        return True
-    except Exception:  # any refusal or timeout means not yet
-        return False
+        yield conn.channel()
     finally:
         with contextlib.suppress(Exception):  # a half-open connection has nothing to release
             conn.collect()
+
+
+def amqp_answers(port: int, timeout: float = 1.0) -> bool:
+    """One AMQP connection and a queue declare (what a worker does first), bounded in time."""
+    try:
+        with _channel(port, timeout) as channel:
+            channel.queue_declare("cc.ready", auto_delete=True, exclusive=True)
+        return True
+    except Exception:  # any refusal or timeout means not yet
+        return False
 
 
 def purge(port: int, queues: tuple[str, ...] = ("celery",), timeout: float = 5.0) -> None:
     """Empty the task queues (between chaos runs, with no worker connected)."""
     import amqp
 
-    conn = amqp.Connection(f"{HOST}:{port}", userid="guest", password="guest",
-                           connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout)
     try:
-        conn.connect()
-        channel = conn.channel()
-        for queue in queues:
-            try:
-                channel.queue_purge(queue)
-            except amqp.exceptions.NotFound:
-                channel = conn.channel()  # a missing queue closes the channel; nothing to purge
+        with _channel(port, timeout) as channel:
+            for queue in queues:
+                try:
+                    channel.queue_purge(queue)
+                except amqp.exceptions.NotFound:
+                    channel = channel.connection.channel()  # a missing queue closed it: nothing there
     except Exception as exc:
         raise HarnessError(f"purging RabbitMQ on {HOST}:{port} failed: {exc}") from exc
-    finally:
-        with contextlib.suppress(Exception):  # a half-open connection has nothing to release
-            conn.collect()
 
 
 class RabbitMQServer(OwnedProcess):
     """One RabbitMQ node with its own epmd: start, stop, kill, restart on the same ports."""
+
+    RACE_MARKERS = (b"address already in use", b"eaddrinuse")  # Erlang names the errno
 
     def __init__(self, supervisor: Supervisor, workdir: Path, role: str = "broker",
                  port: int | None = None, ready_timeout: float = READY_TIMEOUT) -> None:
@@ -176,15 +183,6 @@ class RabbitMQServer(OwnedProcess):
     def _answers(self, proc: Managed, port: int) -> bool:
         return amqp_answers(port, timeout=0.5)
 
-    def _lost_race(self, proc: Managed, offset: int) -> bool:
-        try:
-            with self.log.open("rb") as log:
-                log.seek(offset)
-                text = log.read().lower()
-        except OSError:
-            return False
-        return b"eaddrinuse" in text or b"address already in use" in text
-
     def stop(self, grace: float = 10.0) -> None:
         """A graceful stop (SIGTERM: the VM shuts the node down), then its epmd."""
         super().stop(grace)
@@ -194,9 +192,7 @@ class RabbitMQServer(OwnedProcess):
 
 
 def _wait_listening(proc: Managed, port: int, timeout: float = 5.0) -> bool:
-    import socket
-    import time
-
+    """Whether ``proc`` listens on ``port`` within ``timeout`` s (epmd answers no protocol we speak)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not proc.exited():
         with socket.socket() as s:
